@@ -1,0 +1,1 @@
+"""platestream.backend: see DESIGN.md for what this package owns."""

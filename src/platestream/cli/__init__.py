@@ -1,0 +1,42 @@
+"""The ``platestream`` command line.
+
+Every module ``platestream.cli.<name>_cmd`` with a ``register(subparsers)`` function adds
+one command group; they are found at run time, so a new group needs no edit here.
+Imports stay inside the commands, so ``platestream --help`` imports no Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from platestream import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="platestream",
+        description="Stream pipeline images live into napari, laid out by plate metadata.",
+    )
+    parser.add_argument("--version", action="version", version=f"platestream {__version__}")
+    groups = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups.required = True
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name.endswith("_cmd"):
+            module = importlib.import_module(f"{__name__}.{module_info.name}")
+            module.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

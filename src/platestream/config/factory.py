@@ -1,0 +1,260 @@
+"""Build the config classes from a component registry.
+
+Called once at import with the default registry. Calling it with an extended registry gives
+a parallel set of classes in which the new component has its ``<name>_mode`` field, and so
+its TOML key, schema entry and CLI row, with no other edit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .base import ConfigBase, strict_init
+from .components import ComponentRegistry
+from .enums import DeliveryMode, NapariColormap, NapariVariableSizeHandling, Transport
+from .fields import (
+    FieldSpec,
+    MapOf,
+    TupleOf,
+    check_host,
+    check_import_path,
+    check_name,
+    check_port,
+    check_positive,
+)
+from .frozen import FrozenMap
+from .unset import UNSET
+
+MODULE = "platestream.config"
+
+
+def streaming_specs() -> list[FieldSpec]:
+    return [
+        FieldSpec("enabled", bool, False, "stream images to napari while the pipeline runs"),
+        FieldSpec("persistent", bool, True, "keep the viewer open after the pipeline ends"),
+        FieldSpec(
+            "transport",
+            Transport,
+            Transport.AUTO,
+            "how pixels travel: auto (shared memory to a local viewer, inline frames to a "
+            "remote one), or shm / inline to force one",
+        ),
+        FieldSpec(
+            "delivery",
+            DeliveryMode,
+            DeliveryMode.LIVE,
+            "live: never wait, the newest image per plane wins when the viewer lags; "
+            "lossless: every image arrives, waiting at most lossless_budget_s",
+        ),
+        FieldSpec(
+            "lossless_budget_s",
+            float,
+            30.0,
+            "in lossless mode, how long a producer waits for the viewer before it reports "
+            "the images it could not deliver",
+            check_positive,
+        ),
+        FieldSpec(
+            "shm_pool_mb",
+            int,
+            256,
+            "size of each producer's reused, pre-faulted shared-memory pool, in MiB",
+            check_positive,
+        ),
+    ]
+
+
+def display_specs(registry: ComponentRegistry) -> list[FieldSpec]:
+    cmap = NapariColormap
+    specs = [
+        FieldSpec("colormap", cmap, cmap("gray"), "colormap of image layers"),
+        FieldSpec(
+            "channel_colormaps",
+            MapOf(cmap),
+            FrozenMap(),
+            "colormap per channel name or number, e.g. { DAPI = \"blue\" }; wins over colormap",
+        ),
+        FieldSpec(
+            "variable_size_handling",
+            NapariVariableSizeHandling,
+            NapariVariableSizeHandling.SEPARATE_LAYERS,
+            "images of one layer with different sizes: separate_layers or pad_to_max",
+        ),
+        FieldSpec(
+            "replace_layers",
+            bool,
+            False,
+            "a new run replaces a layer's contents instead of adding to them",
+        ),
+    ]
+    from .enums import NapariDimensionMode
+
+    for component in registry:
+        specs.append(
+            FieldSpec(
+                component.mode_field,
+                NapariDimensionMode,
+                component.default_mode,
+                f"{component.label} ({component.doc}): slice = one layer per value, "
+                f"stack = an axis of the layer",
+            )
+        )
+    return specs
+
+
+def napari_specs() -> list[FieldSpec]:
+    return [
+        FieldSpec("napari_host", str, "localhost", "host of the napari viewer", check_host),
+        FieldSpec(
+            "napari_port",
+            int,
+            5555,
+            "data port of the napari viewer; its control port is this + 1000",
+            check_port,
+        ),
+    ]
+
+
+def _make(
+    name: str,
+    specs: list[FieldSpec],
+    bases: tuple[type, ...] = (),
+    namespace: dict[str, Any] | None = None,
+    required: tuple[str, ...] = (),
+    doc: str = "",
+) -> type[Any]:
+    inherited: dict[str, FieldSpec] = {}
+    for base in reversed(bases):
+        inherited.update(getattr(base, "__specs__", {}))
+    own = {spec.name: spec for spec in specs}
+    fields = [
+        (s.name, object, dataclasses.field() if s.name in required else dataclasses.field(default=UNSET))
+        for s in specs
+    ]
+    ns = dict(namespace or {})
+    ns["__specs__"] = {**inherited, **own}
+    ns["__doc__"] = doc
+    ns["__module__"] = MODULE  # make_dataclass has no module= before Python 3.12
+    cls = dataclasses.make_dataclass(
+        name,
+        fields,
+        bases=bases if any(issubclass(b, ConfigBase) for b in bases) else (*bases, ConfigBase),
+        namespace=ns,
+        frozen=True,
+        kw_only=True,
+        repr=False,  # ConfigBase.__repr__ shows what unset fields resolve to
+    )
+    strict_init(cls)
+    return cls
+
+
+def _mode(self: Any, component: str) -> Any:
+    """The dimension mode of a registered component, e.g. ``cfg.mode("channel")``."""
+    return getattr(self, f"{component}_mode")
+
+
+@dataclass(frozen=True)
+class ConfigClasses:
+    """The config classes generated for one registry."""
+
+    registry: ComponentRegistry
+    streaming: type[Any]
+    display: type[Any]
+    napari_streaming: type[Any]
+    pipeline: type[Any]
+    function_spec: type[Any]
+    step_spec: type[Any]
+    pipeline_spec: type[Any]
+    pipeline_file: type[Any]
+
+    @property
+    def config_classes(self) -> tuple[type[Any], ...]:
+        return (self.streaming, self.display, self.napari_streaming, self.pipeline)
+
+
+def make_config_classes(registry: ComponentRegistry) -> ConfigClasses:
+    streaming = _make(
+        "StreamingConfig",
+        streaming_specs(),
+        doc="How images travel to a viewer: on/off, persistence, transport and delivery.",
+    )
+    display = _make(
+        "NapariDisplayConfig",
+        display_specs(registry),
+        namespace={"mode": _mode, "registry": registry},
+        doc="How images are laid out and shown in napari, one mode field per component.",
+    )
+    napari_streaming = _make(
+        "NapariStreamingConfig",
+        napari_specs(),
+        bases=(streaming, display),
+        namespace={
+            "host": property(lambda self: self.napari_host),
+            "port": property(lambda self: self.napari_port),
+            "control_port": property(lambda self: self.napari_port + 1000),
+        },
+        doc="Streaming to a napari viewer at napari_host:napari_port, and how it displays.",
+    )
+    nested = FieldSpec(
+        "napari_streaming", napari_streaming, None, "streaming to napari and how it is shown"
+    )
+    pipeline = _make("PipelineConfig", [nested], doc="The config of a pipeline run.")
+    config_fields = [nested]
+    function_spec = _make(
+        "FunctionSpec",
+        [
+            FieldSpec("function", str, UNSET, "import path, e.g. 'skimage.filters:gaussian'",
+                      check_import_path),
+            FieldSpec("name", str, "", "a label; defaults to the callable's name"),
+            FieldSpec("params", MapOf(Any), FrozenMap(), "keyword arguments of the function"),
+            *config_fields,
+        ],
+        required=("function",),
+        doc="One function of a step, its parameters and its config overrides.",
+    )
+    step_spec = _make(
+        "StepSpec",
+        [
+            FieldSpec("name", str, UNSET, "the step's name, unique in the pipeline", check_name),
+            FieldSpec("functions", TupleOf(function_spec), (), "the functions the step runs"),
+            *config_fields,
+        ],
+        required=("name",),
+        doc="One step of a pipeline and its config overrides.",
+    )
+    pipeline_spec = _make(
+        "PipelineSpec",
+        [
+            FieldSpec("name", str, "pipeline", "the pipeline's name", check_name),
+            FieldSpec("description", str, "", "what the pipeline does"),
+            *config_fields,
+        ],
+        doc="The [pipeline] table: name and pipeline-wide config.",
+    )
+    pipeline_file = _make(
+        "PipelineFile",
+        [
+            FieldSpec("pipeline", pipeline_spec, None, "the pipeline table"),
+            FieldSpec("steps", TupleOf(step_spec), (), "the steps, in order"),
+        ],
+        doc="A pipeline config file.",
+    )
+    return ConfigClasses(
+        registry=registry,
+        streaming=streaming,
+        display=display,
+        napari_streaming=napari_streaming,
+        pipeline=pipeline,
+        function_spec=function_spec,
+        step_spec=step_spec,
+        pipeline_spec=pipeline_spec,
+        pipeline_file=pipeline_file,
+    )
+
+
+def config_fields_of(spec_instance: Any, config_cls: type[Any]) -> Any:
+    """The config layer a step/function/pipeline spec carries, as a ``config_cls``."""
+    names = config_cls.field_names()
+    return config_cls(**{n: getattr(spec_instance, n) for n in names})

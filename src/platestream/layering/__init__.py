@@ -1,0 +1,1 @@
+"""platestream.layering: see DESIGN.md for what this package owns."""

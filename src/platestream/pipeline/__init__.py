@@ -1,0 +1,1 @@
+"""platestream.pipeline: see DESIGN.md for what this package owns."""

@@ -1,0 +1,1 @@
+"""platestream.schemas: see DESIGN.md for what this package owns."""

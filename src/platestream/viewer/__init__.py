@@ -1,0 +1,1 @@
+"""platestream.viewer: see DESIGN.md for what this package owns."""
