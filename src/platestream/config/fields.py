@@ -20,7 +20,18 @@ Check = Callable[[Any], str | None]
 
 
 class FieldError(ValueError):
-    """A value does not fit its field; the message says what was expected and found."""
+    """A value does not fit its field; the message says what was expected and found.
+
+    ``subpath`` locates the bad part inside the value (``.GFP``, ``[2]``).
+    """
+
+    def __init__(self, message: str, subpath: str = "") -> None:
+        super().__init__(message)
+        self.subpath = subpath
+
+    def __str__(self) -> str:
+        text = str(self.args[0])
+        return f"{self.subpath.lstrip('.')}: {text}" if self.subpath else text
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,7 @@ def coerce(kind: Any, value: Any) -> Any:
                 try:
                     items[key] = coerce(kind.value_type, item)
                 except FieldError as err:
-                    raise FieldError(f"[{key!r}]: {err}") from None
+                    raise FieldError(str(err.args[0]), f".{key}{err.subpath}") from None
             return FrozenMap(items)
     elif isinstance(kind, TupleOf):
         if isinstance(value, list | tuple):
@@ -114,7 +125,7 @@ def coerce(kind: Any, value: Any) -> Any:
                 try:
                     items.append(coerce(kind.item_type, item))
                 except FieldError as err:
-                    raise FieldError(f"[{index}]: {err}") from None
+                    raise FieldError(str(err.args[0]), f"[{index}]{err.subpath}") from None
             return tuple(items)
     elif kind is Any:
         return freeze(value)
