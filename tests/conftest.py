@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -23,8 +24,6 @@ def no_leaked_shared_memory() -> object:
     yield
     leaked = sorted(_our_segments() - before)
     for name in leaked:  # clean up so one failing run does not poison the next
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(SHM / name)
-        except FileNotFoundError:
-            pass
     assert not leaked, f"test session leaked shared-memory segments: {leaked}"

@@ -8,7 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-STARTER = '''#:schema ./{schema}
+STARTER = """#:schema ./{schema}
 # A platestream pipeline file. Every setting may be given at three levels:
 # [pipeline.napari_streaming] for the whole run, [steps.napari_streaming] for one step,
 # and [steps.functions.napari_streaming] for one function. The most specific level wins;
@@ -55,7 +55,7 @@ function = "skimage.filters:threshold_otsu"
 
 [steps.functions.napari_streaming]
 replace_layers = true     # each run replaces this function's mask layers
-'''
+"""
 
 
 def _shown(value: Any) -> str:

@@ -23,7 +23,9 @@ def find_step(pipeline_file: Any, name: str) -> tuple[int, Any]:
     names = [step.name for step in pipeline_file.steps]
     if name in names:
         return names.index(name), pipeline_file.steps[names.index(name)]
-    raise ConfigError(f"no step {name!r}{suggest(name, names)}; steps: {', '.join(names) or 'none'}")
+    raise ConfigError(
+        f"no step {name!r}{suggest(name, names)}; steps: {', '.join(names) or 'none'}"
+    )
 
 
 def find_function(step: Any, name: str) -> tuple[int, Any]:

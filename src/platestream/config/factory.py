@@ -74,7 +74,7 @@ def display_specs(registry: ComponentRegistry) -> list[FieldSpec]:
             "channel_colormaps",
             MapOf(cmap),
             FrozenMap(),
-            "colormap per channel name or number, e.g. { DAPI = \"blue\" }; wins over colormap",
+            'colormap per channel name or number, e.g. { DAPI = "blue" }; wins over colormap',
         ),
         FieldSpec(
             "variable_size_handling",
@@ -123,16 +123,19 @@ def _make(
     bases: tuple[type, ...] = (),
     namespace: dict[str, Any] | None = None,
     required: tuple[str, ...] = (),
+    concrete: tuple[str, ...] = (),
     doc: str = "",
 ) -> type[Any]:
+    """A frozen, keyword-only dataclass of ``specs`` on top of ``bases``.
+
+    Fields default to UNSET (inherit), except ``required`` ones (no default) and
+    ``concrete`` ones, which default to their spec's default (structural fields of files).
+    """
     inherited: dict[str, FieldSpec] = {}
     for base in reversed(bases):
         inherited.update(getattr(base, "__specs__", {}))
     own = {spec.name: spec for spec in specs}
-    fields = [
-        (s.name, object, dataclasses.field() if s.name in required else dataclasses.field(default=UNSET))
-        for s in specs
-    ]
+    fields = [(s.name, object, _dataclass_field(s, required, concrete)) for s in specs]
     ns = dict(namespace or {})
     ns["__specs__"] = {**inherited, **own}
     ns["__doc__"] = doc
@@ -148,6 +151,16 @@ def _make(
     )
     strict_init(cls)
     return cls
+
+
+def _dataclass_field(spec: FieldSpec, required: tuple[str, ...], concrete: tuple[str, ...]) -> Any:
+    if spec.name in required:
+        return dataclasses.field()
+    if spec.name in concrete:
+        if isinstance(spec.default, type):  # a nested spec class: a fresh empty one
+            return dataclasses.field(default_factory=spec.default)
+        return dataclasses.field(default=spec.default)
+    return dataclasses.field(default=UNSET)
 
 
 def _mode(self: Any, component: str) -> Any:
@@ -205,13 +218,19 @@ def make_config_classes(registry: ComponentRegistry) -> ConfigClasses:
     function_spec = _make(
         "FunctionSpec",
         [
-            FieldSpec("function", str, UNSET, "import path, e.g. 'skimage.filters:gaussian'",
-                      check_import_path),
+            FieldSpec(
+                "function",
+                str,
+                UNSET,
+                "import path, e.g. 'skimage.filters:gaussian'",
+                check_import_path,
+            ),
             FieldSpec("name", str, "", "a label; defaults to the callable's name"),
             FieldSpec("params", MapOf(Any), FrozenMap(), "keyword arguments of the function"),
             *config_fields,
         ],
         required=("function",),
+        concrete=("name", "params"),
         doc="One function of a step, its parameters and its config overrides.",
     )
     step_spec = _make(
@@ -222,6 +241,7 @@ def make_config_classes(registry: ComponentRegistry) -> ConfigClasses:
             *config_fields,
         ],
         required=("name",),
+        concrete=("functions",),
         doc="One step of a pipeline and its config overrides.",
     )
     pipeline_spec = _make(
@@ -231,14 +251,16 @@ def make_config_classes(registry: ComponentRegistry) -> ConfigClasses:
             FieldSpec("description", str, "", "what the pipeline does"),
             *config_fields,
         ],
+        concrete=("name", "description"),
         doc="The [pipeline] table: name and pipeline-wide config.",
     )
     pipeline_file = _make(
         "PipelineFile",
         [
-            FieldSpec("pipeline", pipeline_spec, None, "the pipeline table"),
+            FieldSpec("pipeline", pipeline_spec, pipeline_spec, "the pipeline table"),
             FieldSpec("steps", TupleOf(step_spec), (), "the steps, in order"),
         ],
+        concrete=("pipeline", "steps"),
         doc="A pipeline config file.",
     )
     return ConfigClasses(

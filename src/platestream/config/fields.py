@@ -111,13 +111,13 @@ def coerce(kind: Any, value: Any) -> Any:
             bad = [k for k in value if not isinstance(k, str)]
             if bad:
                 raise FieldError(f"expected string keys; found {bad[0]!r}")
-            items = {}
+            entries: dict[str, Any] = {}
             for key, item in value.items():
                 try:
-                    items[key] = coerce(kind.value_type, item)
+                    entries[key] = coerce(kind.value_type, item)
                 except FieldError as err:
                     raise FieldError(str(err.args[0]), f".{key}{err.subpath}") from None
-            return FrozenMap(items)
+            return FrozenMap(entries)
     elif isinstance(kind, TupleOf):
         if isinstance(value, list | tuple):
             items = []
@@ -129,9 +129,8 @@ def coerce(kind: Any, value: Any) -> Any:
             return tuple(items)
     elif kind is Any:
         return freeze(value)
-    elif isinstance(kind, type):
-        if isinstance(value, kind):
-            return value
+    elif isinstance(kind, type) and isinstance(value, kind):
+        return value
     raise FieldError(f"expected {type_name(kind)}; found {_found(value)}")
 
 
@@ -152,7 +151,9 @@ def check_port(value: int) -> str | None:
     return None
 
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 def check_host(value: str) -> str | None:

@@ -67,37 +67,45 @@ def _leaf_rows(config: Any, prefix: str, origins: Mapping[str, str], out: list[A
             out.append((path, value, origins[path]))
 
 
-def _view(config: Any, cls: type[Any]) -> Any:
-    """The part of a layer's config that is a ``cls``: itself, or a nested field of that type."""
+def _view(config: Any, cls: type[Any], prefix: str = "") -> tuple[Any, str]:
+    """The part of a layer's config that is a ``cls`` (itself or a nested field) and its path."""
     if isinstance(config, cls):
-        return config
+        return config, prefix
     if isinstance(config, ConfigBase):
-        for _name, value in config.set_fields():
-            found = _view(value, cls) if isinstance(value, ConfigBase) else UNSET
-            if found is not UNSET:
-                return found
-    return UNSET
+        for name, value in config.set_fields():
+            if isinstance(value, ConfigBase):
+                found, path = _view(value, cls, f"{prefix}{name}.")
+                if found is not UNSET:
+                    return found, path
+    return UNSET, prefix
+
+
+@dataclass(frozen=True)
+class _View:
+    config: Any
+    layer: ConfigLayer
+    prefix: str  # where ``config`` sits inside ``layer.config``, for finer locations
 
 
 def _resolve_into(
-    cls: type[Any], views: Sequence[tuple[Any, ConfigLayer]], prefix: str, origins: dict[str, str]
+    cls: type[Any], views: Sequence[_View], prefix: str, origins: dict[str, str]
 ) -> Any:
     values: dict[str, Any] = {}
     for name, spec in cls.specs().items():
         path = f"{prefix}{name}"
         if isinstance(spec.type, type) and issubclass(spec.type, ConfigBase):
             nested = [
-                (getattr(view, name), layer)
-                for view, layer in views
-                if getattr(view, name) is not UNSET
+                _View(getattr(v.config, name), v.layer, v.prefix)
+                for v in views
+                if getattr(v.config, name) is not UNSET
             ]
             values[name] = _resolve_into(spec.type, nested, f"{path}.", origins)
             continue
-        for view, layer in views:
-            value = getattr(view, name)
+        for view in views:
+            value = getattr(view.config, name)
             if value is not UNSET:
                 values[name] = value
-                origins[path] = layer.origin(path)
+                origins[path] = view.layer.origin(f"{view.prefix}{path}")
                 break
         else:
             values[name] = spec.default
@@ -111,7 +119,11 @@ def resolve(cls: type[Any], layers: Sequence[ConfigLayer]) -> Resolved:
     A layer may hold a ``cls`` or any config with a nested ``cls`` field (a PipelineConfig
     layer serves when resolving its NapariStreamingConfig).
     """
-    views = [(view, layer) for layer in layers if (view := _view(layer.config, cls)) is not UNSET]
+    views = []
+    for layer in layers:
+        config, prefix = _view(layer.config, cls)
+        if config is not UNSET:
+            views.append(_View(config, layer, prefix))
     origins: dict[str, str] = {}
     value = _resolve_into(cls, views, "", origins)
     return Resolved(value, FrozenMap(origins))

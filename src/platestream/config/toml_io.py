@@ -50,7 +50,7 @@ def _table(converter: cattrs.Converter, cls: type[Any], value: Any, _: Any) -> A
 def _array_of_tables(converter: cattrs.Converter, cls: type[Any], value: Any, _: Any) -> Any:
     if not isinstance(value, list | tuple):
         raise FieldError(f"expected an array of tables; found {type(value).__name__} {value!r}")
-    return converter.structure(value, tuple[cls, ...])
+    return converter.structure(value, tuple[cls, ...])  # type: ignore[valid-type]
 
 
 def _leaf(spec: FieldSpec, value: Any, _: Any) -> Any:
@@ -62,7 +62,7 @@ def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
     def hook_for(cls: type[Any]) -> Any:
-        overrides = {}
+        overrides: dict[str, Any] = {}
         for name, spec in cls.specs().items():
             if _is_config(spec.type):
                 hook = partial(_table, converter, spec.type)
@@ -88,9 +88,10 @@ def _nested_hint(cls: type[Any], key: str) -> str:
 
 
 def _unknown_key(exc: ForbiddenExtraKeysError, path: str) -> Iterator[tuple[str, str]]:
-    allowed = exc.cl.field_names() if _is_config(exc.cl) else ()
+    cls: Any = exc.cl
+    allowed = cls.field_names() if _is_config(cls) else ()
     for key in sorted(exc.extra_fields):
-        hint = suggest(key, allowed) or (_nested_hint(exc.cl, key) if allowed else "")
+        hint = suggest(key, allowed) or (_nested_hint(cls, key) if allowed else "")
         listing = f"; allowed keys: {', '.join(allowed)}" if not hint and allowed else ""
         yield (f"{path}.{key}".lstrip("."), f"unknown key {key!r}{hint}{listing}")
 
@@ -105,7 +106,9 @@ def _walk(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
             yield from _walk(sub, path)
     elif isinstance(exc, IterableValidationError):
         for sub in exc.exceptions:
-            notes = [n for n in getattr(sub, "__notes__", []) if isinstance(n, IterableValidationNote)]
+            notes = [
+                n for n in getattr(sub, "__notes__", []) if isinstance(n, IterableValidationNote)
+            ]
             yield from _walk(sub, f"{path}[{notes[0].index}]" if notes else path)
     elif isinstance(exc, ForbiddenExtraKeysError):
         yield from _unknown_key(exc, path)
@@ -144,8 +147,11 @@ def _duplicate_steps(spec: Any) -> Iterator[tuple[str, str]]:
     seen: dict[str, int] = {}
     for index, step in enumerate(spec.steps):
         if step.name in seen:
-            yield (f"steps[{index}].name", f"step name {step.name!r} is already used by "
-                   f"steps[{seen[step.name]}]; step names must be unique")
+            yield (
+                f"steps[{index}].name",
+                f"step name {step.name!r} is already used by "
+                f"steps[{seen[step.name]}]; step names must be unique",
+            )
         seen.setdefault(step.name, index)
 
 
@@ -178,7 +184,9 @@ def load_pipeline(path: str | Path, classes: ConfigClasses) -> LoadedPipeline:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigFileError([ConfigIssue("", f"cannot read the file: {err}", str(path))]) from None
+        raise ConfigFileError(
+            [ConfigIssue("", f"cannot read the file: {err}", str(path))]
+        ) from None
     return loads_pipeline(text, classes, str(path))
 
 

@@ -39,7 +39,11 @@ def _leaf_schema(kind: Any) -> dict[str, Any]:
 
 def _field_schema(spec: FieldSpec) -> dict[str, Any]:
     schema = {"description": spec.doc, **_leaf_schema(spec.type)}
-    if spec.default is not UNSET and spec.default is not None:
+    if (
+        spec.default is not UNSET
+        and spec.default is not None
+        and not isinstance(spec.default, type)
+    ):
         default = unstructure(spec.default)
         if default != {} or isinstance(spec.default, FrozenMap):
             schema["default"] = default
