@@ -53,7 +53,7 @@ def test_enum_values_given_as_strings_become_members() -> None:
 
 
 def test_unknown_field_says_did_you_mean() -> None:
-    with pytest.raises(UnknownFieldError, match="no field 'colourmap'.*did you mean 'colormap'"):
+    with pytest.raises(UnknownFieldError, match=r"no field 'colourmap'.*did you mean 'colormap'"):
         NapariStreamingConfig(colourmap="gray")
     with pytest.raises(TypeError):  # it is also a TypeError, as Python users expect
         NapariStreamingConfig(napari_prot=5555)

@@ -88,7 +88,7 @@ def test_syntax_errors_have_line_and_column() -> None:
 
 
 def test_unreadable_file_is_a_located_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigFileError, match="missing.toml: cannot read the file"):
+    with pytest.raises(ConfigFileError, match=r"missing\.toml: cannot read the file"):
         load_pipeline(tmp_path / "missing.toml", CLASSES)
 
 
