@@ -14,6 +14,7 @@ from .enums import (
     NapariColormap,
     NapariDimensionMode,
     NapariVariableSizeHandling,
+    OutputKind,
     Transport,
 )
 from .errors import ConfigError, ConfigFileError, ConfigIssue
@@ -70,6 +71,7 @@ __all__ = [
     "NapariDisplayConfig",
     "NapariStreamingConfig",
     "NapariVariableSizeHandling",
+    "OutputKind",
     "PipelineConfig",
     "PipelineFile",
     "PipelineSpec",

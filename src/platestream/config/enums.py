@@ -40,6 +40,13 @@ class DeliveryMode(str, Enum):
     LOSSLESS = "lossless"
 
 
+class OutputKind(str, Enum):
+    """What a pipeline function returns: an image, or a labels image (integer object ids)."""
+
+    IMAGE = "image"
+    LABELS = "labels"
+
+
 def member_name(colormap: str) -> str:
     """A valid, upper-case identifier for a napari colormap name ('bop blue' -> BOP_BLUE)."""
     name = re.sub(r"\W+", "_", colormap.strip()).strip("_").upper() or "UNNAMED"

@@ -13,7 +13,7 @@ from typing import Any
 
 from .base import ConfigBase, strict_init
 from .components import ComponentRegistry
-from .enums import DeliveryMode, NapariColormap, NapariVariableSizeHandling, Transport
+from .enums import DeliveryMode, NapariColormap, NapariVariableSizeHandling, OutputKind, Transport
 from .fields import (
     FieldSpec,
     MapOf,
@@ -22,7 +22,9 @@ from .fields import (
     check_import_path,
     check_name,
     check_port,
+    check_not_negative,
     check_positive,
+    suggest,
 )
 from .frozen import FrozenMap
 from .unset import UNSET
@@ -163,6 +165,19 @@ def _dataclass_field(spec: FieldSpec, required: tuple[str, ...], concrete: tuple
     return dataclasses.field(default=UNSET)
 
 
+def _group_check(registry: ComponentRegistry) -> Any:
+    names = [c.name for c in registry if not c.virtual]
+
+    def check(value: str) -> str | None:
+        if value == "" or value in names:
+            return None
+        return f"expected '' or a component: {', '.join(names)}; found {value!r}" + suggest(
+            value, names
+        )
+
+    return check
+
+
 def _mode(self: Any, component: str) -> Any:
     """The dimension mode of a registered component, e.g. ``cfg.mode("channel")``."""
     return getattr(self, f"{component}_mode")
@@ -227,10 +242,16 @@ def make_config_classes(registry: ComponentRegistry) -> ConfigClasses:
             ),
             FieldSpec("name", str, "", "a label; defaults to the callable's name"),
             FieldSpec("params", MapOf(Any), FrozenMap(), "keyword arguments of the function"),
+            FieldSpec(
+                "output",
+                OutputKind,
+                OutputKind.IMAGE,
+                "what the function returns: image, or labels (shown as a napari labels layer)",
+            ),
             *config_fields,
         ],
         required=("function",),
-        concrete=("name", "params"),
+        concrete=("name", "params", "output"),
         doc="One function of a step, its parameters and its config overrides.",
     )
     step_spec = _make(
@@ -238,10 +259,19 @@ def make_config_classes(registry: ComponentRegistry) -> ConfigClasses:
         [
             FieldSpec("name", str, UNSET, "the step's name, unique in the pipeline", check_name),
             FieldSpec("functions", TupleOf(function_spec), (), "the functions the step runs"),
+            FieldSpec(
+                "group_by",
+                str,
+                "",
+                "a component whose images are stacked and given to each function together "
+                "(e.g. z_index: a (Z, Y, X) stack per site and channel); empty: one image at "
+                "a time",
+                _group_check(registry),
+            ),
             *config_fields,
         ],
         required=("name",),
-        concrete=("functions",),
+        concrete=("functions", "group_by"),
         doc="One step of a pipeline and its config overrides.",
     )
     pipeline_spec = _make(
@@ -249,9 +279,22 @@ def make_config_classes(registry: ComponentRegistry) -> ConfigClasses:
         [
             FieldSpec("name", str, "pipeline", "the pipeline's name", check_name),
             FieldSpec("description", str, "", "what the pipeline does"),
+            FieldSpec(
+                "workers",
+                int,
+                0,
+                "worker processes that process wells in parallel; 0: one per CPU core",
+                check_not_negative,
+            ),
+            FieldSpec(
+                "output_dir",
+                str,
+                "",
+                "write every step's output as TIFF under this folder; empty: write nothing",
+            ),
             *config_fields,
         ],
-        concrete=("name", "description"),
+        concrete=("name", "description", "workers", "output_dir"),
         doc="The [pipeline] table: name and pipeline-wide config.",
     )
     pipeline_file = _make(

@@ -167,6 +167,10 @@ def check_host(value: str) -> str | None:
     return f"expected a host name or IP address, like localhost or 10.0.0.5; found {value!r}"
 
 
+def check_not_negative(value: float) -> str | None:
+    return None if value >= 0 else f"expected 0 or more; found {value}"
+
+
 def check_positive(value: float) -> str | None:
     return None if value > 0 else f"expected a number above 0; found {value}"
 
