@@ -21,8 +21,8 @@ from .fields import (
     check_host,
     check_import_path,
     check_name,
-    check_port,
     check_not_negative,
+    check_port,
     check_positive,
     suggest,
 )
