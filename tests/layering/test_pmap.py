@@ -18,7 +18,7 @@ class Clash:
         return self.hash_
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Clash) and other.name == self.name
+        return isinstance(other, Clash) and (other.name, other.hash_) == (self.name, self.hash_)
 
     def __repr__(self) -> str:
         return f"Clash({self.name!r}, {self.hash_})"
