@@ -9,6 +9,18 @@ Planning::
     result = update(state, items, run=1)   # result.state, result.ops, result.superseded
 """
 
+from .filenames import (
+    BUILTIN_PARSERS,
+    FileNameError,
+    FilenameParser,
+    ImageXpressParser,
+    OperaPhenixParser,
+    ParsedName,
+    RegexParser,
+    UnrecognizedNameError,
+    is_image,
+    parse_name,
+)
 from .items import ComponentValue, ImageItem, LayerKind
 from .ops import (
     AddAxis,
@@ -26,6 +38,13 @@ from .ops import (
     WritePlane,
 )
 from .planner import PlanError, PlanUpdate, plan, update
+from .plate_format import (
+    PlateFiles,
+    PlateMetadataError,
+    channel_names_from_htd,
+    channel_names_from_index_xml,
+    detect_format,
+)
 from .state import PlanSettings, PlanState
 from .values import AxisValue
 from .views import (
@@ -39,6 +58,7 @@ from .views import (
 )
 
 __all__ = [
+    "BUILTIN_PARSERS",
     "AddAxis",
     "Axis",
     "AxisValue",
@@ -47,25 +67,39 @@ __all__ = [
     "ComponentValue",
     "CopyPlane",
     "CreateLayer",
+    "FileNameError",
+    "FilenameParser",
     "ImageItem",
+    "ImageXpressParser",
     "InsertIndex",
     "LayerKind",
     "LayerPlan",
+    "OperaPhenixParser",
     "Operation",
+    "ParsedName",
     "Placement",
     "PlanError",
     "PlanSettings",
     "PlanState",
     "PlanUpdate",
+    "PlateFiles",
+    "PlateMetadataError",
+    "RegexParser",
     "RemoveLayer",
     "ResizePlane",
     "SetAxisLabels",
     "SetDtype",
+    "UnrecognizedNameError",
     "WritePlane",
+    "channel_names_from_htd",
+    "channel_names_from_index_xml",
+    "detect_format",
     "filled_planes",
+    "is_image",
     "layer_plans",
     "locate",
     "missing_planes",
+    "parse_name",
     "plan",
     "plane_padding",
     "update",
