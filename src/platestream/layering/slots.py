@@ -71,15 +71,12 @@ class SlotTable:
             for inner, slot in chunk.items():
                 yield join_key(outer, inner, self._width), slot
 
-    def updated(self, touched: Mapping[ChunkKey, dict[AxisValue, Slot]]) -> SlotTable:
-        """The table with whole chunks replaced (each a fresh dict no one changes later)."""
+    def updated(self, touched: Mapping[ChunkKey, dict[AxisValue, Slot]], grown: int) -> SlotTable:
+        """The table with whole chunks replaced (each a fresh dict no one changes later);
+        ``grown`` is how many planes the new chunks hold beyond the ones they replace."""
         if not touched:
             return self
-        size = self._size
-        for outer, chunk in touched.items():
-            old = self._chunks.get(outer)
-            size += len(chunk) - (len(old) if old is not None else 0)
-        return SlotTable(self._width, self._chunks.update(touched), size)
+        return SlotTable(self._width, self._chunks.update(touched), self._size + grown)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SlotTable):
@@ -96,11 +93,12 @@ class SlotTable:
 class SlotWork:
     """Changes to a SlotTable during one planning call, made chunk by chunk."""
 
-    __slots__ = ("base", "touched")
+    __slots__ = ("base", "old_sizes", "touched")
 
     def __init__(self, base: SlotTable) -> None:
         self.base = base
         self.touched: dict[ChunkKey, dict[AxisValue, Slot]] = {}
+        self.old_sizes = 0  # planes the touched chunks held when copied
 
     def chunk(self, outer: ChunkKey) -> dict[AxisValue, Slot]:
         """The writable copy of a chunk (copied from the table on first use)."""
@@ -108,6 +106,7 @@ class SlotWork:
         if chunk is None:
             old = self.base.chunk(outer) if len(self.base) else None
             chunk = self.touched[outer] = dict(old) if old is not None else {}
+            self.old_sizes += len(chunk)
         return chunk
 
     def get(self, kind: LayerKind, coords: Coords) -> Slot | None:
@@ -115,7 +114,7 @@ class SlotWork:
         return self.chunk(outer).get(inner)
 
     def clear(self) -> None:
-        self.base, self.touched = SlotTable(self.base._width), {}
+        self.base, self.touched, self.old_sizes = SlotTable(self.base._width), {}, 0
 
     def items(self) -> Iterator[tuple[SlotKey, Slot]]:
         width = self.base._width
@@ -127,4 +126,5 @@ class SlotWork:
                 yield join_key(outer, inner, width), slot
 
     def freeze(self) -> SlotTable:
-        return self.base.updated(self.touched)
+        grown = sum(len(chunk) for chunk in self.touched.values()) - self.old_sizes
+        return self.base.updated(self.touched, grown)

@@ -124,33 +124,43 @@ class AxisValues:
     component: Component
     values: tuple[AxisValue, ...] = ()
     keys: tuple[SortKey, ...] = ()
+    labels: tuple[str, ...] = ()  # the values as text, for sliders
     index: Mapping[AxisValue, int] = FrozenMap()  # a plain dict once filled: read-only, fast
 
     def merged(self, new: Iterable[AxisValue]) -> tuple[AxisValues, list[tuple[int, AxisValue]]]:
         """With ``new`` values added, and (final position, value) of each, ascending."""
-        fresh = {v for v in new if v not in self.index}
-        if not fresh:
-            return self, []
-        pairs = sorted(
-            [*zip(self.keys, self.values, strict=True)]
-            + [(sort_key(self.component, v), v) for v in fresh],
+        component = self.component
+        fresh = sorted(
+            ((sort_key(component, v), v) for v in set(new) if v not in self.index),
             key=lambda pair: pair[0],
         )
-        values = tuple(v for _, v in pairs)
-        inserted = [(i, v) for i, v in enumerate(values) if v in fresh]
+        if not fresh:
+            return self, []
+        keys, values, labels = list(self.keys), list(self.values), list(self.labels)
+        if len(fresh) <= 16:  # streaming: a few values, each put in place
+            for key, value in fresh:
+                at = bisect.bisect_left(keys, key)
+                keys.insert(at, key)
+                values.insert(at, value)
+                labels.insert(at, value_text(component, value))
+        else:  # a whole plate at once: one merge
+            texts = [(k, v, value_text(component, v)) for k, v in fresh]
+            merged = sorted([*zip(keys, values, labels, strict=True), *texts], key=lambda t: t[0])
+            keys, values, labels = (
+                [t[0] for t in merged],
+                [t[1] for t in merged],
+                [t[2] for t in merged],
+            )
         index = {v: i for i, v in enumerate(values)}
-        merged = AxisValues(self.component, values, tuple(k for k, _ in pairs), index)
-        return merged, inserted
+        inserted = [(index[v], v) for _, v in fresh]  # ascending, since fresh is sorted
+        result = AxisValues(component, tuple(values), tuple(keys), tuple(labels), index)
+        return result, inserted
 
     def position_of(self, value: AxisValue) -> int:
         """Where ``value`` is, or would be inserted."""
         if value in self.index:
             return self.index[value]
         return bisect.bisect_left(self.keys, sort_key(self.component, value))
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(value_text(self.component, v) for v in self.values)
 
 
 @dataclass(frozen=True, slots=True)
