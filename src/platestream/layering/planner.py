@@ -23,7 +23,7 @@ from .items import ImageItem
 from .ops import ClearLayer, ClearPlane, InsertIndex, Operation, SetAxisLabels, WritePlane
 from .reshape import Reshaper
 from .slots import Slot, split_key
-from .state import GroupKey, PlanState, Split
+from .state import PlanState, Split
 from .values import AxisValue
 from .work import GroupWork, PlanError, Prepared
 
@@ -63,10 +63,11 @@ def plan(items: Iterable[ImageItem], config: Any, run: int = 0) -> PlanUpdate:
 class _Target:
     """Where the items of one (group, kind, well, shape class) go, resolved once per call."""
 
-    __slots__ = ("lookups", "name", "pad", "plane_shape", "shape", "slot")
+    __slots__ = ("lookups", "name", "pad", "plane_shape", "shape", "slot", "work")
 
     def __init__(
         self,
+        work: GroupWork,
         name: str,
         lookups: list[tuple[int, Any]],
         plane_shape: tuple[int, ...] | None,
@@ -74,7 +75,7 @@ class _Target:
         slot: Slot,
     ) -> None:
         self.name, self.lookups, self.plane_shape, self.shape = name, lookups, plane_shape, shape
-        self.slot = slot
+        self.work, self.slot = work, slot
         self.pad = self.pad_for(shape)
 
     def pad_for(self, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -92,7 +93,7 @@ class _Call(Reshaper):
     def structure(self, prepared: list[Prepared]) -> None:
         noted: set[tuple[object, ...]] = set()
         for p in prepared:  # a plate repeats few structures: note each one once
-            signature = (p.group, p.member_key, p.shape, p.dtype, p.present)
+            signature = p.signature
             if signature not in noted:
                 noted.add(signature)
                 self.group(p.group).note(self.settings, p)
@@ -142,43 +143,51 @@ class _Call(Reshaper):
     # -- contents --------------------------------------------------------------------
 
     def contents(self, prepared: list[Prepared], run: int) -> None:
-        targets: dict[GroupKey, dict[object, _Target]] = {key: {} for key in self.groups}
-        splits = {key: work.split() for key, work in self.groups.items()}
+        # One target per (group, form, well): every item of it has the same layer, slot
+        # rank and padding. Ids stand for the memoised group and form (see signature).
+        targets: dict[tuple[int, int, AxisValue], _Target] = {}
         replace_runs = self.settings.replace
+        chunked = bool(self.settings.stacked)
         ops = self.ops
         for p in prepared:
-            work = self.groups[p.group]
+            target = targets.get((id(p.group), id(p.form), p.well))
+            if target is None:
+                target = self._target(p, run)
+                targets[(id(p.group), id(p.form), p.well)] = target
+            work = target.work
             if replace_runs and not self._enter_run(work, run):
                 self.superseded.append(p.item)
                 continue
-            outer, inner = split_key(p.kind, p.coords)
-            chunk = work.slots.chunk(outer)
-            old = chunk.get(inner)
-            group_targets = targets[p.group]
-            member_key = (p.kind, p.well, p.cls)
-            target = group_targets.get(member_key)
-            if target is None:
-                target = group_targets[member_key] = self._target(work, splits[p.group], p, run)
-            same = p.shape == target.shape and p.dtype == target.slot[2]
-            slot = target.slot if same else (run, p.shape, p.dtype)
-            if old is not None and old > slot:
-                self.superseded.append(p.item)
-                continue
-            if old is not None and p.cls is not None and old[1] != p.shape:
-                self._clear_moved(work, splits[p.group], p, old, target.name)
-            chunk[inner] = slot
             coords = p.coords
+            if chunked:  # split_key, inlined: the last present value keys the chunk
+                last = p.present.bit_length() - 1 if p.present else 0
+                outer, inner = (p.kind, coords[:last]), coords[last]
+            else:
+                outer, inner = split_key(p.kind, coords)
+            chunk = work.slots.touched.get(outer)
+            if chunk is None:
+                chunk = work.slots.chunk(outer)
+            old = chunk.get(inner)
+            slot = target.slot
+            if old is not None:
+                if old > slot:
+                    self.superseded.append(p.item)
+                    continue
+                if p.cls is not None and old[1] != p.shape:
+                    self._clear_moved(work, work.split(), p, old, target.name)
+            chunk[inner] = slot
             index = tuple([lookup[coords[position]] for position, lookup in target.lookups])
-            pad = target.pad if p.shape == target.shape else target.pad_for(p.shape)
-            ops.append(WritePlane(target.name, index, p.item, pad))
+            ops.append(WritePlane(target.name, index, p.item, target.pad))
 
-    def _target(self, work: GroupWork, split: Split, p: Prepared, run: int) -> _Target:
-        name = self.name_of(work, split.layer_id(p.kind, p.well, p.cls))
+    def _target(self, p: Prepared, run: int) -> _Target:
+        work = self.groups[p.group]
+        name = self.name_of(work, work.split().layer_id(p.kind, p.well, p.cls))
         layer = self.layer(name)
         self.index(layer, p.coords)  # fills the lookup cache for this layer
         plane_shape = layer.plane_shape if p.cls is not None else None
         # The slot tuple is shared by the target's items that have its shape and dtype.
-        return _Target(name, self._index[name][1], plane_shape, p.shape, (run, p.shape, p.dtype))
+        slot = (run, p.shape, p.dtype)
+        return _Target(work, name, self._index[name][1], plane_shape, p.shape, slot)
 
     def _clear_moved(
         self, work: GroupWork, split: Split, p: Prepared, old: Slot, name: str

@@ -117,6 +117,10 @@ def fold(a: Member | None, b: Member) -> Member:
     return a if merged == a else merged
 
 
+# (kind, shape, dtype, shape class) of an item; one shared tuple per distinct combination.
+Form = tuple[LayerKind, tuple[int, ...], str, ShapeClass | None]
+
+
 class Prepared:
     """An item with its values canonical and its keys computed once (read-only)."""
 
@@ -124,6 +128,7 @@ class Prepared:
         "cls",
         "coords",
         "dtype",
+        "form",
         "group",
         "item",
         "kind",
@@ -137,16 +142,21 @@ class Prepared:
         item: ImageItem,
         group: GroupKey,
         coords: Coords,
-        kind: LayerKind,
-        shape: tuple[int, ...],
-        dtype: str,
-        cls: ShapeClass | None,
+        form: Form,
         well: AxisValue,
         present: int,
     ) -> None:
-        self.item, self.group, self.coords, self.kind = item, group, coords, kind
-        self.shape, self.dtype, self.cls, self.well = shape, dtype, cls, well
+        self.item, self.group, self.coords, self.form = item, group, coords, form
+        self.kind, self.shape, self.dtype, self.cls = form
+        self.well = well
         self.present = present  # bit i set when the item has stacked component i
+
+    @property
+    def signature(self) -> tuple[int, int, AxisValue, int]:
+        """Equal for items that add the same structure. The group and form objects are
+        shared by equal items (the Preparer memoises them) and alive while this is, so their
+        ids are a cheap stand-in for hashing them."""
+        return (id(self.group), id(self.form), self.well, self.present)
 
     @property
     def member_key(self) -> MemberKey:
@@ -154,7 +164,6 @@ class Prepared:
 
 
 _CACHE_LIMIT = 1 << 16
-Form = tuple[LayerKind, tuple[int, ...], str, ShapeClass | None]
 
 
 class Preparer:
@@ -173,6 +182,8 @@ class Preparer:
             (n, {None: None}) for n in settings.stacked
         ]
         self.step_stacked = "step" in settings.stacked
+        self.names = tuple(settings.stacked)
+        self.coords: dict[tuple[object, ...], tuple[Coords, int]] = {}  # raw values -> coords
         self.groups: dict[tuple[object, ...], GroupKey] = {}
         self.forms: dict[tuple[object, ...], Form] = {}
 
@@ -183,14 +194,21 @@ class Preparer:
             group = self.groups.get(raw)
             if group is None:
                 group = self._remember(self.groups, raw, self._group(item))
-            coords, present = self._coords(item) if self.step_stacked else self._plain_coords(get)
+            if self.step_stacked:
+                coords, present = self._coords(item)
+            else:  # the same (well, site) recurs for every channel and step: memoise
+                raw_coords = tuple(map(get, self.names))
+                known = self.coords.get(raw_coords)
+                if known is None:
+                    known = self._remember(self.coords, raw_coords, self._plain_coords(get))
+                coords, present = known
         except (TypeError, ValueError) as err:  # TypeError: an unhashable value
             raise PlanError(f"item {_describe(item)}: {err}") from err
         form = self.forms.get((item.kind, item.shape, item.dtype))
         if form is None:
             form = self._remember(self.forms, (item.kind, item.shape, item.dtype), self._form(item))
         well = None if self.well is None else coords[self.well]
-        return Prepared(item, group, coords, form[0], form[1], form[2], form[3], well, present)
+        return Prepared(item, group, coords, form, well, present)
 
     def _group(self, item: ImageItem) -> GroupKey:
         get = item.lookup.get
