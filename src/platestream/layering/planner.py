@@ -21,11 +21,12 @@ from platestream.config import FrozenMap
 
 from .items import ImageItem
 from .ops import ClearLayer, ClearPlane, InsertIndex, Operation, SetAxisLabels, WritePlane
+from .prepare import PlanError, Prepared
 from .reshape import Reshaper
 from .slots import Slot, split_key
 from .state import PlanState, Split
 from .values import AxisValue
-from .work import GroupWork, PlanError, Prepared
+from .work import GroupWork
 
 __all__ = ["PlanError", "PlanUpdate", "plan", "update"]
 

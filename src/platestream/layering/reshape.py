@@ -28,6 +28,7 @@ from .ops import (
     ResizePlane,
     SetDtype,
 )
+from .prepare import PlanError
 from .slots import Coords, Slot
 from .state import (
     ARRAY_KINDS,
@@ -42,7 +43,7 @@ from .state import (
     new_group,
 )
 from .values import SHAPE_LABEL, AxisValue, layer_name, shape_text
-from .work import GroupWork, PlanError, fold, max_shape, promote
+from .work import GroupWork, fold, max_shape, promote
 
 KIND_WORDS = {LayerKind.LABELS: "Labels", LayerKind.SHAPES: "Shapes", LayerKind.POINTS: "Points"}
 

@@ -29,7 +29,7 @@ from .slots import Coords, SlotTable
 from .values import AxisValue, SortKey, sort_key, value_text
 
 if TYPE_CHECKING:
-    from .work import Preparer
+    from .prepare import Preparer
 
 ShapeClass = tuple[int, ...] | int  # the exact shape (SEPARATE_LAYERS) or the ndim (PAD_TO_MAX)
 GroupKey = tuple[tuple[str, AxisValue], ...]  # the sliced components' values, registry order
@@ -74,7 +74,7 @@ class PlanSettings:
     @functools.cached_property
     def preparer(self) -> Preparer:
         """The item preparer for these settings; its memo tables outlive a single call."""
-        from .work import Preparer  # work builds on this module
+        from .prepare import Preparer  # prepare builds on this module
 
         return Preparer(self)
 
@@ -155,12 +155,6 @@ class AxisValues:
         inserted = [(index[v], v) for _, v in fresh]  # ascending, since fresh is sorted
         result = AxisValues(component, tuple(values), tuple(keys), tuple(labels), index)
         return result, inserted
-
-    def position_of(self, value: AxisValue) -> int:
-        """Where ``value`` is, or would be inserted."""
-        if value in self.index:
-            return self.index[value]
-        return bisect.bisect_left(self.keys, sort_key(self.component, value))
 
 
 @dataclass(frozen=True, slots=True)

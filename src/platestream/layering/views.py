@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from .items import ImageItem, LayerKind
 from .ops import Axis, Index
+from .prepare import PlanError
 from .slots import Slot
 from .state import ARRAY_KINDS, GroupState, LayerState, PlanState
 from .values import AxisValue
-from .work import PlanError
 
 
 @dataclass(frozen=True)
