@@ -28,9 +28,9 @@ from platestream.layering import (
 
 # Values already in canonical form, so the expectations below need no canonicalisation.
 STEPS = [(0, "raw"), (1, "gaussian_blur"), (12, "mask_Well_x")]  # the last forges a segment
-WELLS = ["A01", "A02", "A10", "B01", "P24"]
+WELLS = ["A01", "A02", "A10", "B01", "P24", None]
 CHANNELS = ["DAPI", "GFP", 2]
-SITES = [1, 2, 10]
+SITES = [1, 2, 10, None]
 ZS = [None, 0, 3]
 KINDS = [LayerKind.IMAGE, LayerKind.IMAGE, LayerKind.LABELS, LayerKind.POINTS]
 SHAPES = [(6, 6), (4, 8)]

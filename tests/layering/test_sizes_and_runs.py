@@ -172,3 +172,15 @@ def test_labels_follow_the_split_of_their_images() -> None:
         "Step_01_blur_Well_A02",
         "Step_01_blur_Well_A02_Labels",
     ]
+
+
+def test_an_image_without_a_well_in_a_group_split_by_well_gets_its_own_layer() -> None:
+    first = plan([image(well="A01", site=1, shape=BIG)], default_display())
+    no_well = image(site=1, shape=SMALL)  # e.g. a plate-level overview in the same step
+    second = update(first.state, [no_well])
+    names = [r.name for r in layer_plans(second.state)]
+    assert names[0].startswith("Step_01_blur_Well_none_Uid_")  # absent sorts first
+    assert names[1] == "Step_01_blur_Well_A01"
+    assert "Step_01_blur" in [op.layer for op in of_type(second.ops, RemoveLayer)]
+    replay = Replay().apply(first.ops).apply(second.ops)
+    assert replay.shown(names[0], (0,)) == no_well.extra["id"]

@@ -165,7 +165,7 @@ class Reshaper:
         kind, well, cls = layer_id
         registry = self.settings.registry
         segments = list(work.key)
-        if well and well[0] is not None:
+        if well:  # split by well; an absent well prints "none" and makes the name a Uid one
             segments.append(("well", well[0]))
             segments.sort(key=lambda segment: registry.index(segment[0]))
         suffix = [f"{SHAPE_LABEL}_{shape_text(cls[0])}"] if cls else []

@@ -98,7 +98,7 @@ def layer_plans(state: PlanState) -> tuple[LayerPlan, ...]:
 
 def _row(state: PlanState, layer: LayerState, filled: int) -> LayerPlan:
     components = dict(layer.group)
-    if layer.layer_id[1] and layer.layer_id[1][0] is not None:
+    if layer.layer_id[1]:
         components["well"] = layer.layer_id[1][0]
     return LayerPlan(
         layer.name,
