@@ -66,6 +66,12 @@ modes = st.fixed_dictionaries(
         for c in ("well", "channel", "site", "z_index")
     }
 )
+any_modes = st.fixed_dictionaries(  # the step too: stacked, steps share one layer
+    {
+        f"{c}_mode": st.sampled_from(["slice", "stack"])
+        for c in ("step", "well", "channel", "site", "z_index")
+    }
+)
 handling = st.sampled_from(["separate_layers", "pad_to_max"])
 fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -81,7 +87,7 @@ def replay_checks(result_ops: Any, items: list[ImageItem], state: PlanState) -> 
 
 
 @fast
-@given(plates(), modes, handling)
+@given(plates(), any_modes, handling)
 def test_every_item_lands_in_exactly_one_layer_at_one_index(
     items: list[ImageItem], mode: dict[str, str], sizes: str
 ) -> None:
@@ -97,7 +103,7 @@ def test_every_item_lands_in_exactly_one_layer_at_one_index(
 
 
 @fast
-@given(plates(), modes, handling, st.randoms(use_true_random=False), st.integers(1, 6))
+@given(plates(), any_modes, handling, st.randoms(use_true_random=False), st.integers(1, 6))
 def test_streaming_in_any_order_and_batches_ends_where_planning_at_once_does(
     items: list[ImageItem], mode: dict[str, str], sizes: str, rng: Any, batches: int
 ) -> None:
@@ -126,7 +132,7 @@ def _stream(cfg: Any, calls: list[tuple[int, list[ImageItem]]]) -> tuple[PlanSta
 
 
 @fast
-@given(plates(), st.data(), st.booleans(), modes)
+@given(plates(), st.data(), st.booleans(), any_modes)
 def test_runs_streamed_in_any_order_end_in_the_same_plan(
     items: list[ImageItem], data: st.DataObject, replace: bool, mode: dict[str, str]
 ) -> None:
@@ -140,12 +146,16 @@ def test_runs_streamed_in_any_order_end_in_the_same_plan(
     assert state == expected_state
     assert replay.snapshot() == expected_replay.snapshot()
     sliced = [c for c in COMPONENTS if mode[f"{c}_mode"] == "slice"]
+
+    def group_of(item: ImageItem) -> tuple[Any, ...]:  # step and SLICE values
+        step = item.step_index if mode["step_mode"] == "slice" else None
+        return (step, tuple(item.components.get(c) for c in sliced))
+
     newest: dict[Any, int] = {}
     for run, item in tagged:  # replace_layers: a layer group shows only its newest run
-        group = (item.step_index, tuple(item.components.get(c) for c in sliced))
-        newest[group] = max(newest.get(group, run), run)
+        newest[group_of(item)] = max(newest.get(group_of(item), run), run)
     for run, item in tagged:
-        group = (item.step_index, tuple(item.components.get(c) for c in sliced))
+        group = group_of(item)
         shown = replay.shown(*_where(state, item, run))
         live = not replace or run == newest[group]
         assert (shown == item.extra["id"]) == live
