@@ -21,8 +21,9 @@ def register(subparsers: Any) -> None:
     plan = commands.add_parser(
         "plan",
         help="print the layer table for a plate folder",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print the napari layers a plate folder would stream into: name, kind, "
+        "shape, stacked axes with their labels, dtype and filled planes. Reads file names, "
+        "metadata files and TIFF headers, never pixels.",
     )
     plan.add_argument("folder", type=Path, metavar="DIR", help="the plate folder")
     plan.add_argument(
