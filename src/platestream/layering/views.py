@@ -70,14 +70,11 @@ def _planes(state: PlanState, group: GroupState) -> Iterator[tuple[str, Index, S
     """(layer name, index, slot) of every live plane of a group."""
     settings = state.settings
     well_at = settings.position("well") if settings.well_stacked else None
-    stacked = settings.stacked
     for (kind, coords), slot in group.slots.items():
         well = None if well_at is None else coords[well_at]
         cls = settings.shape_class(slot[1]) if kind in ARRAY_KINDS else None
         name = group.layers[group.split.layer_id(kind, well, cls)]
-        layer = state.layers[name]
-        index = tuple(state.values[a].index[coords[stacked.index(a)]] for a in layer.axes)
-        yield name, index, slot
+        yield name, state.index_of(state.layers[name].axes, coords), slot
 
 
 def layer_plans(state: PlanState) -> tuple[LayerPlan, ...]:
@@ -154,9 +151,8 @@ def locate(state: PlanState, item: ImageItem, run: int = 0) -> Placement:
     if name is None:
         raise PlanError(f"item's layer ({p.kind.value}, well {p.well}) is not in the plan")
     layer = state.layers[name]
-    stacked = state.settings.stacked
     try:
-        index = tuple(state.values[a].index[p.coords[stacked.index(a)]] for a in layer.axes)
+        index = state.index_of(layer.axes, p.coords)
     except KeyError as err:
         raise PlanError(f"item's {err} is not on the layer's axes") from None
     pad: tuple[int, ...] = ()
