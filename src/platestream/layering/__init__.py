@@ -1,8 +1,106 @@
 """platestream.layering: filename -> component metadata, and the pure layer-planning engine.
 
 A functional core: frozen values in, frozen values out; no clocks, no I/O, no Qt.
+
+Planning::
+
+    from platestream.layering import PlanState, update
+    state = PlanState.empty(resolved_display_config)
+    result = update(state, items, run=1)   # result.state, result.ops, result.superseded
 """
 
+from .filenames import (
+    BUILTIN_PARSERS,
+    FileNameError,
+    FilenameParser,
+    ImageXpressParser,
+    OperaPhenixParser,
+    ParsedName,
+    RegexParser,
+    UnrecognizedNameError,
+    is_image,
+    parse_name,
+)
 from .items import ComponentValue, ImageItem, LayerKind
+from .ops import (
+    AddAxis,
+    Axis,
+    ClearLayer,
+    ClearPlane,
+    CopyPlane,
+    CreateLayer,
+    InsertIndex,
+    Operation,
+    RemoveLayer,
+    ResizePlane,
+    SetAxisLabels,
+    SetDtype,
+    WritePlane,
+)
+from .planner import PlanError, PlanUpdate, plan, update
+from .plate_format import (
+    PlateFiles,
+    PlateMetadataError,
+    channel_names_from_htd,
+    channel_names_from_index_xml,
+    detect_format,
+)
+from .state import PlanSettings, PlanState
+from .values import AxisValue
+from .views import (
+    LayerPlan,
+    Placement,
+    filled_planes,
+    layer_plans,
+    locate,
+    missing_planes,
+    plane_padding,
+)
 
-__all__ = ["ComponentValue", "ImageItem", "LayerKind"]
+__all__ = [
+    "BUILTIN_PARSERS",
+    "AddAxis",
+    "Axis",
+    "AxisValue",
+    "ClearLayer",
+    "ClearPlane",
+    "ComponentValue",
+    "CopyPlane",
+    "CreateLayer",
+    "FileNameError",
+    "FilenameParser",
+    "ImageItem",
+    "ImageXpressParser",
+    "InsertIndex",
+    "LayerKind",
+    "LayerPlan",
+    "OperaPhenixParser",
+    "Operation",
+    "ParsedName",
+    "Placement",
+    "PlanError",
+    "PlanSettings",
+    "PlanState",
+    "PlanUpdate",
+    "PlateFiles",
+    "PlateMetadataError",
+    "RegexParser",
+    "RemoveLayer",
+    "ResizePlane",
+    "SetAxisLabels",
+    "SetDtype",
+    "UnrecognizedNameError",
+    "WritePlane",
+    "channel_names_from_htd",
+    "channel_names_from_index_xml",
+    "detect_format",
+    "filled_planes",
+    "is_image",
+    "layer_plans",
+    "locate",
+    "missing_planes",
+    "parse_name",
+    "plan",
+    "plane_padding",
+    "update",
+]

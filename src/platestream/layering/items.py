@@ -17,7 +17,7 @@ from platestream.config import FrozenMap
 ComponentValue = int | str
 
 
-class LayerKind(str, Enum):
+class LayerKind(str, Enum):  # noqa: UP042 - str() stays 'LayerKind.IMAGE' for existing users
     IMAGE = "image"
     LABELS = "labels"
     SHAPES = "shapes"
@@ -37,13 +37,22 @@ class ImageItem:
     extra: Mapping[str, Any] = field(default_factory=FrozenMap)  # e.g. the source path
 
     def __post_init__(self) -> None:
+        # A plain dict beside the FrozenMap: the planner reads components in its hot loop.
+        lookup = dict(self.components)
+        if "step" in lookup:
+            raise ValueError("ImageItem: give the step as step_index/step_name, not components")
+        object.__setattr__(self, "_lookup", lookup)
         if not isinstance(self.components, FrozenMap):
-            object.__setattr__(self, "components", FrozenMap(self.components))
+            object.__setattr__(self, "components", FrozenMap(lookup))
         if not isinstance(self.extra, FrozenMap):
             object.__setattr__(self, "extra", FrozenMap(self.extra))
         object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
-        if "step" in self.components:
-            raise ValueError("ImageItem: give the step as step_index/step_name, not components")
+
+    @property
+    def lookup(self) -> Mapping[str, ComponentValue]:
+        """The components as a plain dict; read-only by convention, fast to query."""
+        lookup: Mapping[str, ComponentValue] = self.__dict__["_lookup"]
+        return lookup
 
     def value(self, component: str) -> ComponentValue | tuple[int, str] | None:
         """The item's value of a registry component (``step`` -> (index, name)); None if absent."""
