@@ -84,7 +84,7 @@ def test_variable_sizes_in_the_table(tmp_path: Path, capsys: pytest.CaptureFixtu
         "Step_00_input_Well_A02_Channel_1": "1x16x24",
     }
     padded = tmp_path.parent / "pad.toml"
-    padded.write_text('variable_size_handling = "pad_to_max"\n')
+    padded.write_text('[pipeline.napari_streaming]\nvariable_size_handling = "pad_to_max"\n')
     assert main(["layers", "plan", str(tmp_path), "--config", str(padded)]) == 0
     assert {n: c[1] for n, c in table(capsys.readouterr().out).items()} == {
         "Step_00_input_Channel_1": "2x1x32x32"
@@ -111,11 +111,37 @@ def test_errors_exit_non_zero_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[napari_streaming]\nchanel_mode = "stack"\n')
+    bad.write_text('[pipeline.napari_streaming]\nchanel_mode = "stack"\n')
     assert main(["layers", "plan", str(EXAMPLES / "imagexpress_demo"), "--config", str(bad)]) == 2
-    assert "did you mean 'channel_mode'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{bad}:2:1: pipeline.napari_streaming.chanel_mode: unknown key" in err
+    assert "did you mean 'channel_mode'" in err
     tifffile.imwrite(tmp_path / "mystery.tif", np.zeros((4, 4), "uint8"))
     assert main(["layers", "plan", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "'mystery.tif'" in err and "imagexpress" in err and "opera_phenix" in err
     assert main(["layers", "plan", str(tmp_path), "--step", "3:"]) == 2
+
+
+def test_each_step_and_function_is_planned_with_its_own_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        '[pipeline.napari_streaming]\ncolormap = "gray"\n'
+        '[[steps]]\nname = "smooth"\n[steps.napari_streaming]\nsite_mode = "slice"\n'
+        '[[steps.functions]]\nfunction = "m:f"\n'
+        '[[steps]]\nname = "seg"\n'
+        '[[steps.functions]]\nfunction = "m:blur"\n'
+        '[[steps.functions]]\nfunction = "m:mask"\noutput = "labels"\n'
+    )
+    folder = EXAMPLES / "imagexpress_demo"
+    assert main(["layers", "plan", str(folder), "--config", str(config)]) == 0
+    rows = table(capsys.readouterr().out)
+    smooth = sorted(n for n in rows if n.startswith("Step_01_smooth"))
+    assert smooth == [
+        f"Step_01_smooth_Channel_{c}_Site_{s}" for c in ("DAPI", "FITC") for s in ("001", "002")
+    ]
+    assert rows["Step_02_seg_blur_Channel_DAPI"][0] == "image"
+    assert rows["Step_02_seg_mask_Channel_DAPI_Labels"][0] == "labels"
+    assert "Site[001,002]" in rows["Step_02_seg_mask_Channel_DAPI_Labels"][2]

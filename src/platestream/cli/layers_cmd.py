@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -52,13 +51,12 @@ def register(subparsers: Any) -> None:
 def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print the layer table; 0 on success, 1 for an unreadable plate, 2 for bad options."""
     from platestream.config import ConfigError
-    from platestream.layering import FileNameError, PlateMetadataError, RegexParser, plan
+    from platestream.layering import FileNameError, PlateMetadataError, RegexParser
     from platestream.pipeline.plate import PlateError, read_plate
 
     out = out or sys.stdout
     try:
-        config, config_steps = load_display_config(args.config)
-        steps = parse_steps(args.step) or config_steps or [(0, "input")]
+        groups = planned_streams(args.config, parse_steps(args.step))
         parsers = [RegexParser(args.pattern)] if args.pattern else None
     except (ConfigError, ValueError, OSError) as err:
         print(f"platestream layers plan: {err}", file=sys.stderr)
@@ -68,8 +66,7 @@ def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except (FileNameError, PlateMetadataError, PlateError) as err:
         print(f"platestream layers plan: {err}", file=sys.stderr)
         return 1
-    result = plan(plate.items(steps), config)
-    print_table(plate, result.state, out)
+    print_table(plate, plan_groups(plate, groups), out)
     return 0
 
 
@@ -87,31 +84,57 @@ def parse_steps(specs: list[str]) -> list[tuple[int, str]]:
     return steps
 
 
-def load_display_config(path: Path | None) -> tuple[Any, list[tuple[int, str]]]:
-    """The resolved display config of a TOML file (or the defaults), and its step names."""
-    from platestream.config import ConfigError, ConfigLayer, NapariStreamingConfig, resolve
+Group = tuple[Any, list[tuple[int, str, Any]]]  # (display config, [(index, name, kind)])
+
+
+def planned_streams(path: Path | None, steps: list[tuple[int, str]]) -> list[Group]:
+    """Streams grouped by their resolved display config, from a pipeline file or --step.
+
+    With a pipeline file every step/function is planned with its own resolved config, as
+    the viewer will; ``--step`` names replace the file's steps (with its pipeline config).
+    """
+    from platestream.config import CLASSES, NapariStreamingConfig, resolve
+    from platestream.config.chain import resolve_file
+    from platestream.config.toml_io import load_pipeline
+    from platestream.layering import LayerKind
+    from platestream.pipeline.model import file_streams
 
     if path is None:
-        return resolve(NapariStreamingConfig, []).value, []
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: {err}") from None
-    pipeline = data.get("pipeline", {})
-    table = pipeline.get("napari_streaming", data.get("napari_streaming", None))
-    if table is None:
-        table = {k: v for k, v in data.items() if k not in ("pipeline", "steps")}
-    steps = [(i, s["name"]) for i, s in enumerate(data.get("steps", []), start=1) if "name" in s]
-    try:
-        layer = ConfigLayer(NapariStreamingConfig(**table), str(path))
-    except (ConfigError, TypeError) as err:
-        raise ConfigError(f"{path}: {err}") from None
-    return resolve(NapariStreamingConfig, [layer]).value, steps
+        default = resolve(NapariStreamingConfig, []).value
+        return [(default, [(i, n, LayerKind.IMAGE) for i, n in steps or [(0, "input")]])]
+    loaded = load_pipeline(path, CLASSES)
+    if steps:
+        config = resolve_file(loaded, CLASSES).value.napari_streaming
+        return [(config, [(i, n, LayerKind.IMAGE) for i, n in steps])]
+    groups: dict[Any, list[tuple[int, str, Any]]] = {}
+    for stream in file_streams(loaded):
+        kind = LayerKind(stream.output.value)
+        groups.setdefault(stream.config.napari_streaming, []).append(
+            (stream.step_index, stream.name, kind)
+        )
+    if not groups:
+        config = resolve_file(loaded, CLASSES).value.napari_streaming
+        groups[config] = [(0, "input", LayerKind.IMAGE)]
+    return list(groups.items())
 
 
-def print_table(plate: Any, state: Any, out: TextIO) -> None:
-    from platestream.layering import layer_plans
+def plan_groups(plate: Any, groups: list[Group]) -> list[Any]:
+    """The layer plans of every group, in stream order."""
+    import dataclasses
 
+    from platestream.layering import layer_plans, plan
+
+    layers: list[Any] = []
+    for config, streams in groups:
+        items = []
+        for index, name, kind in streams:
+            for item in plate.items([(index, name)]):
+                items.append(dataclasses.replace(item, kind=kind) if item.kind != kind else item)
+        layers.extend(layer_plans(plan(items, config).state))
+    return layers
+
+
+def print_table(plate: Any, layers: list[Any], out: TextIO) -> None:
     names = ", ".join(f"{n}={name}" for n, name in sorted(plate.channel_names.items()))
     print(
         f"{plate.root}: {plate.format}, {len(plate.images)} images"
@@ -120,7 +143,7 @@ def print_table(plate: Any, state: Any, out: TextIO) -> None:
         file=out,
     )
     rows = [("layer", "kind", "shape", "axes", "dtype", "images")]
-    for layer in layer_plans(state):
+    for layer in layers:
         axes = " x ".join(_axis_text(axis.label, axis.value_labels) for axis in layer.axes)
         shape = "x".join(str(n) for n in layer.shape)
         filled = f"{layer.filled}/{layer.planes}"

@@ -17,7 +17,7 @@ from platestream.config import FrozenMap
 ComponentValue = int | str
 
 
-class LayerKind(str, Enum):  # noqa: UP042 - str() stays 'LayerKind.IMAGE' for existing users
+class LayerKind(str, Enum):
     IMAGE = "image"
     LABELS = "labels"
     SHAPES = "shapes"

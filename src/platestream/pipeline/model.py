@@ -204,3 +204,57 @@ def pipeline_from_loaded(loaded: LoadedPipeline) -> Pipeline:
 def load_pipeline_file(path: str | Path) -> Pipeline:
     """A pipeline from a TOML file (raises ConfigFileError with every problem)."""
     return pipeline_from_loaded(load_pipeline(path, CLASSES))
+
+
+@dataclass(frozen=True)
+class Stream:
+    """What one function of a step streams: its step index and name, and resolved config.
+
+    A step with one function streams under the step's name; a step with several streams
+    each function's output under ``<step>_<function>``, so each gets its own layers.
+    """
+
+    step_index: int  # 1-based position of the step
+    name: str  # the ImageItem step_name
+    step: str
+    function: str
+    output: OutputKind
+    config: Any  # the resolved PipelineConfig
+
+
+def stream_name(step: str, function: str, function_count: int) -> str:
+    return step if function_count <= 1 else f"{step}_{function}"
+
+
+def pipeline_streams(pipeline: Pipeline) -> list[Stream]:
+    streams = []
+    for s, step in enumerate(pipeline.steps):
+        for f, function in enumerate(step.functions):
+            streams.append(
+                Stream(
+                    s + 1,
+                    stream_name(step.name, function.label, len(step.functions)),
+                    step.name,
+                    function.label,
+                    function.output,
+                    pipeline.resolve(s, f).value,
+                )
+            )
+    return streams
+
+
+def file_streams(loaded: LoadedPipeline) -> list[Stream]:
+    """The streams of a pipeline file; a step without functions streams under its name."""
+    from platestream.config.chain import resolve_file
+
+    streams = []
+    for s, step in enumerate(loaded.spec.steps):
+        if not step.functions:
+            config = resolve_file(loaded, CLASSES, step.name).value
+            streams.append(Stream(s + 1, step.name, step.name, "", OutputKind.IMAGE, config))
+        for function in step.functions:
+            label = function_label(function)
+            config = resolve_file(loaded, CLASSES, step.name, label).value
+            name = stream_name(step.name, label, len(step.functions))
+            streams.append(Stream(s + 1, name, step.name, label, function.output, config))
+    return streams
