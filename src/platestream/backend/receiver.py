@@ -176,6 +176,7 @@ class Receiver:
 
     def start(self) -> Receiver:
         """Serve in a background thread."""
+        self._stopped.clear()
         self._thread = threading.Thread(
             target=self.serve_forever, name=f"platestream-receiver-{self.data_port}", daemon=True
         )
@@ -277,6 +278,14 @@ class Receiver:
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_w, b"x")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_stopped(self, timeout_s: float) -> bool:
+        """Wait until serving has ended (a ``shutdown`` request or ``stop()``)."""
+        return self._stopped.wait(timeout_s)
 
     def stop(self) -> None:
         """Ask the serving thread to stop (from any thread)."""
