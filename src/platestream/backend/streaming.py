@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -182,6 +183,15 @@ class NapariStreamingBackend(StreamingBackend):
                 resolved.lossless_budget_s,
             )
         return report
+
+    def connect(self, config: Any = None, timeout_s: float = 5.0) -> bool:
+        """Open the link to the configured viewer and wait (at most ``timeout_s``) for the
+        handshake. Optional: call it while the pipeline sets up, so the first live images
+        are not dropped for want of a viewer that simply has not answered yet."""
+        if self._closed:
+            raise RuntimeError("this streaming backend is closed")
+        link = self._link(self._resolve(config))
+        return link is not None and link.wait_up(time.monotonic() + timeout_s)
 
     def links(self) -> dict[tuple[str, int], Link]:
         """The links this backend uses, by (host, data port): state, viewer id, drops."""
