@@ -41,7 +41,7 @@ def our_segments() -> set[str]:
 
 
 def config(port: int, **fields: Any) -> Any:
-    return NapariStreamingConfig(napari_host="127.0.0.1", napari_port=port, **fields)
+    return NapariStreamingConfig(**{"napari_host": "127.0.0.1", "napari_port": port, **fields})
 
 
 @dataclass
