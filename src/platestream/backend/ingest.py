@@ -33,6 +33,7 @@ from platestream.schemas import (
 
 from .display_queue import ReceivedBatch, ReceivedImage
 from .reader import Overwritten, PoolReader, SlotError
+from .recycle import BufferRecycler
 
 if TYPE_CHECKING:
     from .receiver import Receiver
@@ -59,6 +60,7 @@ class Ingest:
         self._pidfds: dict[int, str] = {}  # pidfd -> producer id
         self._last_liveness = time.monotonic()
         self._display_cache: tuple[Any, Any] = (None, None)
+        self.recycler = BufferRecycler(receiver.options.recycle_bytes)
 
     # -------------------------------------------------------------- batches
 
@@ -156,7 +158,8 @@ class Ingest:
         pool = self.pools.get(producer)
         if pool is None or pool.id != pixels.pool:
             raise SlotError(f"no pool {pixels.pool} attached for {producer}")
-        return pool.copy_out(pixels, item.shape, _dtype(item))
+        dtype = _dtype(item)
+        return pool.copy_out(pixels, item.shape, dtype, self.recycler.empty(item.shape, dtype))
 
     # ---------------------------------------------------------------- pools
 
@@ -176,15 +179,15 @@ class Ingest:
             counters.pid, counters.pool = pid, info.id
 
     def release(self, producer: str) -> None:
+        with self.counters.lock:  # first, so no status shows a pool count without its owner
+            if producer in self.counters.producers:
+                self.counters.producers[producer].pool = ""
         reader = self.pools.pop(producer, None)
         if reader is not None:
             reader.close()
         for fd in [fd for fd, owner in self._pidfds.items() if owner == producer]:
             del self._pidfds[fd]
             os.close(fd)
-        with self.counters.lock:
-            if producer in self.counters.producers:
-                self.counters.producers[producer].pool = ""
 
     def watched_fds(self) -> list[int]:
         self._check_liveness()

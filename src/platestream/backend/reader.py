@@ -51,14 +51,22 @@ class PoolReader:
             raise SlotError(f"bytes {start}..{end} outside the data area of pool {self.id}")
         return self._table[ref.slot], self._buffer
 
-    def copy_out(self, ref: ShmPixels, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """A private copy of the referenced pixels; raises Overwritten for a torn read."""
+    def copy_out(
+        self,
+        ref: ShmPixels,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A private copy of the referenced pixels (into ``out`` if given, a C-ordered
+        array of ``shape`` and ``dtype``); raises Overwritten for a torn read."""
         entry, buffer = self._region(ref)
         if int(dtype.itemsize) * int(np.prod(shape, dtype=np.int64)) != ref.nbytes:
             raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
         if not self._matches(entry, ref):
             raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
-        out = np.empty(shape, dtype=dtype)
+        if out is None:
+            out = np.empty(shape, dtype=dtype)
         source = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=ref.offset)
         np.copyto(out, source)
         del source

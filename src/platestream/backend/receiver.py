@@ -16,6 +16,7 @@ adds its own with ``handle(type, handler)`` (see ``control``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import threading
@@ -35,6 +36,8 @@ from .ingest import Ingest
 from .receiver_control import BuiltinHandlers
 from .security import CurveServer, InsecureBindError, ZapAuthenticator, is_loopback
 
+log = logging.getLogger(__name__)
+
 #: Handled by the receiver itself; the viewer cannot replace them.
 INTERNAL = frozenset({"ping", "attach", "detach", "sync", "status"})
 DATA_DRAIN = 64  # data messages per loop turn, so control requests wait at most that long
@@ -52,6 +55,7 @@ class ReceiverOptions:
     queue_bytes: int = 1 << 30
     max_producers: int = 1024
     max_pending: int = 4096  # held pongs and syncs
+    recycle_bytes: int = 512 << 20  # receive buffers kept for reuse once unreferenced
     curve: CurveServer | None = None  # required when host is not a loopback address
 
 
@@ -257,7 +261,12 @@ class Receiver:
                 return
             self.builtins.probe_arrived(message.token)
         elif isinstance(message, Batch):
-            batch = self.ingest.batch(message, frames[1:])
+            try:
+                batch = self.ingest.batch(message, frames[1:])
+            except Exception:  # a bug here must cost one batch, never the receiver
+                log.exception("failed to take in batch %s of %s", message.seq, message.producer)
+                self.counters.drop(DropReason.INTERNAL, 1, message.producer)
+                batch = None
             self.builtins.batch_done(message.producer, message.seq)
             if batch is not None and self.queue.put(batch):
                 self._signal_arrival()

@@ -74,7 +74,7 @@ def display_specs(registry: ComponentRegistry) -> list[FieldSpec]:
             "channel_colormaps",
             MapOf(cmap),
             FrozenMap(),
-            "colormap per channel name or number, e.g. { DAPI = \"blue\" }; wins over colormap",
+            'colormap per channel name or number, e.g. { DAPI = "blue" }; wins over colormap',
         ),
         FieldSpec(
             "variable_size_handling",
@@ -130,7 +130,11 @@ def _make(
         inherited.update(getattr(base, "__specs__", {}))
     own = {spec.name: spec for spec in specs}
     fields = [
-        (s.name, object, dataclasses.field() if s.name in required else dataclasses.field(default=UNSET))
+        (
+            s.name,
+            object,
+            dataclasses.field() if s.name in required else dataclasses.field(default=UNSET),
+        )
         for s in specs
     ]
     ns = dict(namespace or {})
@@ -205,8 +209,13 @@ def make_config_classes(registry: ComponentRegistry) -> ConfigClasses:
     function_spec = _make(
         "FunctionSpec",
         [
-            FieldSpec("function", str, UNSET, "import path, e.g. 'skimage.filters:gaussian'",
-                      check_import_path),
+            FieldSpec(
+                "function",
+                str,
+                UNSET,
+                "import path, e.g. 'skimage.filters:gaussian'",
+                check_import_path,
+            ),
             FieldSpec("name", str, "", "a label; defaults to the callable's name"),
             FieldSpec("params", MapOf(Any), FrozenMap(), "keyword arguments of the function"),
             *config_fields,

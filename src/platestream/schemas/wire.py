@@ -62,6 +62,7 @@ class DropReason(str, Enum):
     OVERSIZED = "oversized"  # over the receiver's size cap
     TRUNCATED = "truncated"  # frames missing, extra, or of another size than announced
     UNEXPECTED = "unexpected"  # a valid message on the wrong port
+    INTERNAL = "internal"  # the receiver failed on a valid message (a bug; it is logged)
     # Counted by the receiver, per image.
     UNKNOWN_SLOT = "unknown_slot"  # names a pool or slot the receiver does not have
     OVERWRITTEN = "overwritten"  # its slot was rewritten before or during the copy

@@ -1,0 +1,1 @@
+"""Benchmarks of platestream (figures, not timed tests); see docs/benchmarks.md."""
