@@ -34,6 +34,7 @@ from platestream.schemas import (
 from .display_queue import ReceivedBatch, ReceivedImage
 from .reader import Overwritten, PoolReader, SlotError
 from .recycle import BufferRecycler
+from .shm import SegmentError
 
 if TYPE_CHECKING:
     from .receiver import Receiver
@@ -168,6 +169,8 @@ class Ingest:
         current = self.pools.get(producer)
         if current is not None and current.id == info.id:
             return  # the same pool again, after a reconnect
+        if current is None and len(self.pools) >= self.receiver.options.max_producers:
+            raise SegmentError(0, f"already {len(self.pools)} pools mapped; send inline")
         reader = PoolReader(info, pid)
         self.release(producer)
         self.pools[producer] = reader

@@ -165,13 +165,16 @@ class Link:
                 max(0.0, deadline - time.monotonic()),
             )
 
-    def close(self) -> None:
-        """Let the viewer finish (bounded), say goodbye, close sockets and the pool."""
+    def close(self) -> bool:
+        """Let the viewer finish (bounded), say goodbye, close sockets and the pool.
+
+        False if the supervisor thread did not end in time (its sockets may be open).
+        """
         if self.up:
             self.flush(self.options.close_timeout_s)
         with self.cond:
             if self.state is LinkState.CLOSED:
-                return
+                return True
             self._closing = True
             self.cond.notify_all()
         with contextlib.suppress(OSError):
@@ -186,6 +189,7 @@ class Link:
             self.attacher.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        return not self._thread.is_alive()
 
     # -------------------------------------------------------- supervisor side
 

@@ -92,13 +92,15 @@ class LinkRegistry:
             self._links.clear()
             self._users.clear()
             context, self._context = self._context, None
+        closed = True
         for link in links:
             try:
-                link.close()
+                closed = link.close() and closed
             except Exception:  # at exit, one bad link must not stop the others closing
                 log.exception("closing the link to %s:%s", link.host, link.port)
-        if context is not None:
-            context.term()
+                closed = False
+        if context is not None and closed:
+            context.term()  # would block forever on a socket some stuck thread still holds
 
 
 LINKS = LinkRegistry()
