@@ -293,3 +293,12 @@ def test_fuzzed_json_headers_are_dropped_not_crashed(client: RawClient) -> None:
         client.pub.send_multipart([json.dumps(body).encode(), b"\x00" * 32])
     client.barrier()
     assert_still_serving(client)
+
+
+def test_a_taken_port_fails_cleanly(receiver: Receiver) -> None:
+    import psutil
+
+    before = psutil.Process().num_fds()
+    with pytest.raises(zmq.ZMQError):
+        Receiver(ReceiverOptions(port=receiver.data_port))
+    assert psutil.Process().num_fds() == before

@@ -86,10 +86,15 @@ class Receiver:
         for fd in (self._arrival_r, self._arrival_w, self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        # The ZAP handler is bound before any CURVE socket exists: nothing gets in unchecked.
-        curve = self.options.curve
-        self.zap = ZapAuthenticator(self.context, curve.allowed) if curve else None
-        self.data, self.control = self._bind()
+        try:
+            # The ZAP handler is bound before any CURVE socket: nothing gets in unchecked.
+            curve = self.options.curve
+            self.zap = ZapAuthenticator(self.context, curve.allowed) if curve else None
+            self.data, self.control = self._bind()
+        except BaseException:  # e.g. the port is taken: leave no socket or descriptor
+            self.context.destroy(linger=0)
+            self._close_fds()
+            raise
         self.data_port = int(self.data.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
         self.control_port = self.data_port + 1000
         self.router = ControlRouter(self.control, self.counters, self._wake)
@@ -313,6 +318,9 @@ class Receiver:
         self.data.close(linger=0)
         self.control.close(linger=0)
         self.context.term()
+        self._close_fds()
+
+    def _close_fds(self) -> None:
         for fd in (self._arrival_r, self._arrival_w, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
