@@ -1,0 +1,193 @@
+"""Run a pipeline over a plate: wells in a pool of worker processes, streaming as they go.
+
+Every worker opens its own streaming backend (shared-memory pools are per producer) and,
+before its first image, waits at most ``connect_timeout_s`` for each enabled viewer's
+handshake, so a viewer that is still starting does not cost the first wells. A well whose
+step fails is reported and the others go on; the run's exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing.util import Finalize
+from pathlib import Path
+from typing import Any
+
+from platestream.layering import ImageItem
+
+from .model import Pipeline, Stream, pipeline_streams
+from .plate import Plate, read_plate
+from .work import SourceImage, StepFailure, StreamSink, WellResult, WellTask, process_well
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    workers: int = 0  # 0: the pipeline's setting, else one per core; 1: in this process
+    output_dir: str = ""  # overrides the pipeline's output_dir when set
+    stream: bool = True  # False turns streaming off for the whole run
+    connect_timeout_s: float = 10.0  # per viewer, once per worker, before the first image
+
+
+@dataclass
+class RunResult:
+    wells: list[WellResult]
+    elapsed_s: float
+    workers: int
+    failures: list[StepFailure] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+    @property
+    def streamed(self) -> int:
+        return sum(w.streamed for w in self.wells)
+
+    @property
+    def dropped(self) -> int:
+        return sum(sum(w.dropped.values()) for w in self.wells)
+
+
+class BackendSink(StreamSink):
+    """Streams through a NapariStreamingBackend (one per worker process)."""
+
+    def __init__(self, configs: Sequence[Any], connect_timeout_s: float) -> None:
+        from platestream.backend import NapariStreamingBackend
+
+        self.backend = NapariStreamingBackend()
+        for config in configs:  # each distinct viewer, once
+            self.backend.connect(config, timeout_s=connect_timeout_s)
+
+    def send(self, arrays: Sequence[Any], items: Sequence[ImageItem], config: Any) -> Any:
+        return self.backend.save_batch(arrays, items, config=config)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def viewer_configs(streams: Sequence[Stream]) -> list[Any]:
+    """One enabled streaming config per distinct viewer (host, port), in stream order."""
+    seen: dict[tuple[str, int], Any] = {}
+    for stream in streams:
+        config = stream.config.napari_streaming
+        if config.enabled:
+            seen.setdefault((config.napari_host, config.napari_port), config)
+    return list(seen.values())
+
+
+_SINK: StreamSink | None = None
+
+
+def _init_worker(configs: list[Any], connect_timeout_s: float) -> None:
+    global _SINK
+    if configs:
+        _SINK = BackendSink(configs, connect_timeout_s)
+        # multiprocessing workers end through os._exit, which skips atexit; Finalize runs.
+        Finalize(_SINK, _SINK.close, exitpriority=10)
+
+
+def _run_task(task: WellTask) -> WellResult:
+    return process_well(task, _SINK)
+
+
+def well_tasks(
+    plate: Plate, pipeline: Pipeline, streams: Sequence[Stream], options: RunOptions
+) -> list[WellTask]:
+    from platestream.config import CLASSES
+
+    by_well: dict[str, list[SourceImage]] = {}
+    for image in plate.images:
+        well = str(image.name.components.get("well", ""))
+        by_well.setdefault(well, []).append(SourceImage(str(image.path), image.name.components))
+    well_key = CLASSES.registry.get("well").sort_key
+    output_dir = options.output_dir or pipeline.output_dir
+    return [
+        WellTask(
+            well,
+            tuple(by_well[well]),
+            pipeline,
+            tuple(streams),
+            output_dir,
+            options.stream,
+            str(plate.root),
+        )
+        for well in sorted(by_well, key=well_key)
+    ]
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    plate_dir: str | Path,
+    options: RunOptions | None = None,
+    on_result: Callable[[WellResult], None] | None = None,
+) -> RunResult:
+    """Run ``pipeline`` over the plate folder; ``on_result`` sees each well as it ends."""
+    options = options or RunOptions()
+    pipeline.check_functions()
+    plate = read_plate(Path(plate_dir))
+    streams = pipeline_streams(pipeline)
+    tasks = well_tasks(plate, pipeline, streams, options)
+    configs = viewer_configs(streams) if options.stream else []
+    workers = options.workers or pipeline.workers or os.cpu_count() or 1
+    workers = max(1, min(workers, len(tasks)))
+    started = time.monotonic()
+    if workers == 1:
+        results = _run_here(tasks, configs, options, on_result)
+    else:
+        results = _run_pool(tasks, configs, options, workers, on_result)
+    failures = [r.failure for r in results if r.failure is not None]
+    return RunResult(results, time.monotonic() - started, workers, failures)
+
+
+def _run_here(
+    tasks: list[WellTask],
+    configs: list[Any],
+    options: RunOptions,
+    on_result: Callable[[WellResult], None] | None,
+) -> list[WellResult]:
+    sink = BackendSink(configs, options.connect_timeout_s) if configs else None
+    results = []
+    try:
+        for task in tasks:
+            results.append(process_well(task, sink))
+            if on_result:
+                on_result(results[-1])
+    finally:
+        if sink is not None:
+            sink.close()
+    return results
+
+
+def _run_pool(
+    tasks: list[WellTask],
+    configs: list[Any],
+    options: RunOptions,
+    workers: int,
+    on_result: Callable[[WellResult], None] | None,
+) -> list[WellResult]:
+    context = multiprocessing.get_context("spawn")  # no inherited sockets, threads or Qt
+    results: dict[str, WellResult] = {}
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(configs, options.connect_timeout_s),
+    ) as pool:
+        futures: dict[Future[WellResult], WellTask] = {pool.submit(_run_task, t): t for t in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool as err:
+                result = WellResult(task.well)
+                result.failure = StepFailure(task.well, "-", "-", f"worker process died: {err}")
+            results[task.well] = result
+            if on_result:
+                on_result(result)
+    return [results[t.well] for t in tasks]
