@@ -45,7 +45,8 @@ def start_xvfb(timeout_s: float = 15.0, detach: bool = False) -> XServer:
     read_end, write_end = os.pipe()
     try:
         process = subprocess.Popen(
-            [binary, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+            [binary, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24"]
+            + ["-nolisten", "tcp"],
             pass_fds=(write_end,),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
