@@ -14,6 +14,9 @@ import time
 from dataclasses import dataclass
 
 
+XVFB_ARGS = ("-screen", "0", "1280x1024x24", "-nolisten", "tcp")
+
+
 class HeadlessError(RuntimeError):
     """No X server could be started."""
 
@@ -45,8 +48,7 @@ def start_xvfb(timeout_s: float = 15.0, detach: bool = False) -> XServer:
     read_end, write_end = os.pipe()
     try:
         process = subprocess.Popen(
-            [binary, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24"]
-            + ["-nolisten", "tcp"],
+            [binary, "-displayfd", str(write_end), *XVFB_ARGS],
             pass_fds=(write_end,),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
