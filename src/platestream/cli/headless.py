@@ -13,7 +13,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-
 XVFB_ARGS = ("-screen", "0", "1280x1024x24", "-nolisten", "tcp")
 
 
