@@ -123,14 +123,14 @@ def well_tasks(
 
 def run_pipeline(
     pipeline: Pipeline,
-    plate_dir: str | Path,
+    plate_dir: str | Path | Plate,
     options: RunOptions | None = None,
     on_result: Callable[[WellResult], None] | None = None,
 ) -> RunResult:
     """Run ``pipeline`` over the plate folder; ``on_result`` sees each well as it ends."""
     options = options or RunOptions()
     pipeline.check_functions()
-    plate = read_plate(Path(plate_dir))
+    plate = plate_dir if isinstance(plate_dir, Plate) else read_plate(Path(plate_dir))
     streams = pipeline_streams(pipeline)
     tasks = well_tasks(plate, pipeline, streams, options)
     configs = viewer_configs(streams) if options.stream else []
