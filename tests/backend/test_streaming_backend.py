@@ -114,3 +114,29 @@ def test_component_values_are_targets_too(make_backend: Make, receiver: Receiver
         {"well": "C07", "channel": "RFP"},
     ]
     assert {(i.step_index, i.step_name, i.shape) for i in items} == {(4, "mask", (3, 3))}
+
+
+def test_a_forked_child_streams_through_links_of_its_own(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    import os
+
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    backend.save(np.ones((2, 2), np.uint8), {"site": 1})
+    assert receiver.wait(5)
+    receiver.take()
+    pid = os.fork()
+    if pid == 0:  # the child: stream once, leave without running the parent's cleanup
+        code = 1
+        try:
+            child = backend.save(np.full((2, 2), 2, np.uint8), {"site": 2})
+            (link,) = backend.links().values()
+            code = 0 if child.sent == 1 and link.flush(5) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert receiver.wait(5)
+    (batch,) = receiver.take()
+    assert batch.images[0].data[0, 0] == 2
+    assert backend.save(np.ones((2, 2), np.uint8), {"site": 3}).sent == 1  # parent unharmed

@@ -142,6 +142,7 @@ class NapariStreamingBackend(StreamingBackend):
         self._links: dict[tuple[str, int], Link] = {}
         self._refused: set[tuple[str, int]] = set()
         self._closed = False
+        self._pid = os.getpid()
 
     # ---------------------------------------------------------------- public
 
@@ -241,6 +242,8 @@ class NapariStreamingBackend(StreamingBackend):
         return Prepared(item, array, _json_value(dict(item.extra), "extra"))
 
     def _link(self, config: Any) -> Link | None:
+        if self._pid != os.getpid():  # a forked child: the parent's links are not ours
+            self._pid, self._links = os.getpid(), {}
         key = (config.napari_host, config.napari_port)
         if key in self._links:
             return self._links[key]
