@@ -44,3 +44,35 @@ def test_small_and_huge_arrays_are_not_kept() -> None:
     recycler.empty((8 * MiB,), np.dtype(np.uint8))
     assert recycler.reused == 0
     assert not recycler._buffers
+
+
+def test_a_buffer_zeromq_still_sends_from_is_not_reused() -> None:
+    import zmq
+
+    from .helpers import wait_until
+
+    recycler = BufferRecycler(64 * MiB)
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sender, receiver = context.socket(zmq.PAIR), context.socket(zmq.PAIR)
+    try:
+        sender.bind("inproc://recycle")
+        receiver.connect("inproc://recycle")
+        buffer = recycler.empty((MiB,), np.dtype(np.uint8))
+        buffer.fill(7)
+        sender.send(buffer.data, copy=False)  # queued in the pipe, not yet received
+        del buffer
+        other = recycler.empty((MiB,), np.dtype(np.uint8))
+        other.fill(9)
+        assert recycler.reused == 0
+        assert (np.frombuffer(receiver.recv(), np.uint8) == 7).all()
+        del other
+        # pyzmq lets go of a sent buffer asynchronously, once libzmq is done with it.
+        wait_until(
+            lambda: recycler.empty((MiB,), np.dtype(np.uint8)) is not None and recycler.reused > 0,
+            10,
+            "the buffer to come back",
+        )
+    finally:
+        sender.close(0)
+        receiver.close(0)
+        context.term()

@@ -89,10 +89,54 @@ def test_bad_inputs_are_clear_errors(make_backend: Make) -> None:
         backend.save_batch([np.zeros(1), np.zeros(1)], ["a"])
     with pytest.raises(TypeError, match="cannot stream"):
         backend.save([1, 2, 3], "a.tif")
-    with pytest.raises(TypeError, match="target"):
+    with pytest.raises(TypeError, match="component values or a path"):
         backend.save(np.zeros(1), 42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="JSON"):
         backend.save(np.zeros(1), ImageItem({}, 0, "s", (1,), "float64", extra={"f": object()}))
     backend.close()
     with pytest.raises(RuntimeError, match="closed"):
         backend.save(np.zeros(1), "a.tif")
+
+
+def test_component_values_are_targets_too(make_backend: Make, receiver: Receiver) -> None:
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    report = backend.save_batch(
+        [np.zeros((3, 3), np.uint16)] * 2,
+        [{"well": "C07", "channel": "GFP"}, {"well": "C07", "channel": "RFP"}],
+        step_index=4,
+        step_name="mask",
+    )
+    assert report.sent == 2
+    assert receiver.wait(5)
+    items = [image.item for batch in receiver.take() for image in batch.images]
+    assert [dict(i.components) for i in items] == [
+        {"well": "C07", "channel": "GFP"},
+        {"well": "C07", "channel": "RFP"},
+    ]
+    assert {(i.step_index, i.step_name, i.shape) for i in items} == {(4, "mask", (3, 3))}
+
+
+def test_a_forked_child_streams_through_links_of_its_own(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    import os
+
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    backend.save(np.ones((2, 2), np.uint8), {"site": 1})
+    assert receiver.wait(5)
+    receiver.take()
+    pid = os.fork()
+    if pid == 0:  # the child: stream once, leave without running the parent's cleanup
+        code = 1
+        try:
+            child = backend.save(np.full((2, 2), 2, np.uint8), {"site": 2})
+            (link,) = backend.links().values()
+            code = 0 if child.sent == 1 and link.flush(5) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert receiver.wait(5)
+    (batch,) = receiver.take()
+    assert batch.images[0].data[0, 0] == 2
+    assert backend.save(np.ones((2, 2), np.uint8), {"site": 3}).sent == 1  # parent unharmed

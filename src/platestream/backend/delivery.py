@@ -181,8 +181,10 @@ class Delivery:
             return False
         self._reserve()
         # A private C-ordered copy: the caller may reuse its array as soon as we return.
-        pixels = np.array(image.array, order="C", copy=True).reshape(-1).view(np.uint8)
-        self._frames.append(pixels.data)
+        # Into a recycled buffer: ZeroMQ holds it until sent, then it is free again.
+        private = self.link.recycler.empty(image.array.shape, image.array.dtype)
+        np.copyto(private, image.array, casting="no")
+        self._frames.append(private.reshape(-1).view(np.uint8).data)
         self._inline_bytes += nbytes
         self._items.append(_wire_item(image, InlinePixels(frame=len(self._frames), nbytes=nbytes)))
         return True

@@ -14,6 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class ReceivedBatch:
     producer: str
     seq: int
     delivery: DeliveryMode
-    display: object  # a resolved NapariStreamingConfig
+    display: Any  # the producer's resolved NapariStreamingConfig
     images: tuple[ReceivedImage, ...]
     saved_at: float  # producer clock
     sent_at: float  # producer clock

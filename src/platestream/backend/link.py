@@ -32,6 +32,7 @@ from platestream.schemas import Message, Ping, Pong, PoolKind, Probe, Sync, Sync
 
 from .control_client import ControlClient, control_endpoint, data_endpoint
 from .pool_attach import PoolAttacher
+from .recycle import BufferRecycler
 from .security import CurveClient
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Link:
         # Inline batches not yet acknowledged, (seq, bytes); owned by the delivering thread.
         self.inline_in_flight: deque[tuple[int, int]] = deque()
         self.inline_session = 0
+        self.recycler = BufferRecycler(pool_bytes)  # inline copies, at most a window's worth
         self._closing = False
         self._pub_lock = threading.Lock()
         self._pub = self._open_pub(context, curve)

@@ -27,7 +27,7 @@ from typing import Any
 
 import zmq
 
-from platestream.schemas import Batch, DropReason, Probe, WireError, decode_message
+from platestream.schemas import Batch, DropReason, Probe, StatusReport, WireError, decode_message
 
 from .control import ControlRouter, Handler
 from .counters import ReceiverCounters
@@ -177,7 +177,7 @@ class Receiver:
         """What pongs report as ``state.ready`` (e.g. False while napari starts)."""
         self.ready = ready
 
-    def stats(self) -> Any:
+    def stats(self) -> StatusReport:
         """A StatusReport of every counter, as the ``status`` request returns it."""
         return self.builtins.status_report()
 

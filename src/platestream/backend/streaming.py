@@ -28,7 +28,8 @@ from .security import CurveClient, KeyStore, is_local, is_loopback
 
 log = logging.getLogger(__name__)
 
-Target = ImageItem | str | os.PathLike[str]
+# An ImageItem; component values (e.g. {"well": "A01", "channel": "DAPI"}); or a path.
+Target = ImageItem | Mapping[str, ComponentValue] | str | os.PathLike[str]
 PathParser = Callable[[str], Mapping[str, ComponentValue]]
 
 
@@ -141,6 +142,7 @@ class NapariStreamingBackend(StreamingBackend):
         self._links: dict[tuple[str, int], Link] = {}
         self._refused: set[tuple[str, int]] = set()
         self._closed = False
+        self._pid = os.getpid()
 
     # ---------------------------------------------------------------- public
 
@@ -217,6 +219,8 @@ class NapariStreamingBackend(StreamingBackend):
         array = to_host_array(data)
         if isinstance(target, ImageItem):
             item = target
+        elif isinstance(target, Mapping):
+            item = ImageItem(target, step_index, step_name, array.shape, array.dtype.name)
         elif isinstance(target, str | os.PathLike):
             path = os.fspath(target)
             components = self.path_parser(path) if self.path_parser else {}
@@ -229,12 +233,17 @@ class NapariStreamingBackend(StreamingBackend):
                 extra={"path": path},
             )
         else:
-            raise TypeError(f"target must be an ImageItem or a path; got {type(target).__name__}")
+            raise TypeError(
+                f"target must be an ImageItem, component values or a path; "
+                f"got {type(target).__name__}"
+            )
         if item.step_index < 0 or array.ndim > 32:
             raise ValueError(f"{item}: step_index must be >= 0 and ndim <= 32")
         return Prepared(item, array, _json_value(dict(item.extra), "extra"))
 
     def _link(self, config: Any) -> Link | None:
+        if self._pid != os.getpid():  # a forked child: the parent's links are not ours
+            self._pid, self._links = os.getpid(), {}
         key = (config.napari_host, config.napari_port)
         if key in self._links:
             return self._links[key]

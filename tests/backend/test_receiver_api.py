@@ -1,0 +1,93 @@
+"""The receiver as a viewer wraps it: wake-ups, taking batches, control hooks."""
+
+from __future__ import annotations
+
+import select
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from platestream.backend import (
+    DEFER,
+    ControlRequest,
+    NapariStreamingBackend,
+    Receiver,
+    request_once,
+)
+from platestream.layering import ImageItem
+from platestream.schemas import (
+    Clear,
+    Ok,
+    Ping,
+    Pong,
+    Snapshot,
+    SnapshotReply,
+    StatusReport,
+    StatusRequest,
+)
+
+from .helpers import config
+
+Make = Callable[..., NapariStreamingBackend]
+
+
+def send_one(backend: NapariStreamingBackend, value: int = 1) -> None:
+    item = ImageItem({"channel": "DAPI"}, 1, "blur", (4, 4), "uint8")
+    assert backend.save(np.full((4, 4), value, np.uint8), item).sent == 1
+
+
+def test_arrivals_wake_a_callback_and_a_descriptor(make_backend: Make, receiver: Receiver) -> None:
+    woken = threading.Event()
+    receiver.on_arrival(woken.set)
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    fd = receiver.arrival_fd()
+    assert not select.select([fd], [], [], 0)[0]
+    send_one(backend)
+    assert woken.wait(5)
+    assert select.select([fd], [], [], 5)[0]
+    (batch,) = receiver.take()
+    assert batch.images[0].item.step_name == "blur" and batch.producer
+    assert batch.received_at >= batch.sent_at - 5 and batch.live is False
+    assert not select.select([fd], [], [], 0)[0]  # drained by take()
+
+
+def test_a_snapshot_handler_may_answer_later_from_another_thread(receiver: Receiver) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(100)
+
+    def snapshot(request: ControlRequest) -> object:
+        # The GUI thread renders, then answers.
+        answer = threading.Timer(0.05, request.reply, (SnapshotReply(nbytes=len(png)), (png,)))
+        answer.start()
+        return DEFER
+
+    receiver.handle("snapshot", snapshot)
+    reply = request_once("127.0.0.1", receiver.data_port, Snapshot())
+    assert isinstance(reply.message, SnapshotReply) and reply.frames == (png,)
+
+
+def test_clear_empties_the_queue_then_calls_the_viewer(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    cleared = []
+    receiver.handle("clear", lambda request: cleared.append(request.message) or Ok())
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    send_one(backend)
+    assert receiver.wait(5)
+    assert isinstance(request_once("127.0.0.1", receiver.data_port, Clear()).message, Ok)
+    assert cleared == [Clear()] and receiver.take() == []
+
+
+def test_protocol_requests_cannot_be_taken_over(receiver: Receiver) -> None:
+    with pytest.raises(ValueError):
+        receiver.handle("ping", lambda request: Ok())
+
+
+def test_ready_and_status_are_reported(receiver: Receiver) -> None:
+    receiver.set_ready(False)
+    pong = request_once("127.0.0.1", receiver.data_port, Ping()).message
+    assert isinstance(pong, Pong) and not pong.state.ready and not pong.probe_seen
+    assert pong.viewer_id == receiver.viewer_id and pong.control_port == receiver.control_port
+    status = request_once("127.0.0.1", receiver.data_port, StatusRequest()).message
+    assert isinstance(status, StatusReport) and status.viewer_id == receiver.viewer_id
