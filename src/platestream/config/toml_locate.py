@@ -69,22 +69,11 @@ def _value_open(rest: str) -> str:
     for quote in ('"""', "'''"):
         if rest.startswith(quote) and rest.count(quote) == 1:
             return quote
-    depth, in_str = 0, ""
-    for char in rest:
-        if in_str:
-            in_str = "" if char == in_str else in_str
-        elif char in "\"'":
-            in_str = char
-        elif char == "#":
-            break
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-    return "]" if depth > 0 else ""
+    return "]" if _array_closed(rest, 0) > 0 else ""
 
 
 def _array_closed(line: str, depth_before: int) -> int:
+    """The array nesting depth after ``line``, strings and comments skipped."""
     depth, in_str = depth_before, ""
     for char in line:
         if in_str:
