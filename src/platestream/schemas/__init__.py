@@ -1,1 +1,85 @@
-"""platestream.schemas: see DESIGN.md for what this package owns."""
+"""platestream.schemas: the versioned wire messages (protocol v1) and their JSON Schemas.
+
+``wire`` and ``replies`` define the messages, ``structure`` validates them on receipt and
+encodes them, ``jsonschema_gen`` writes the committed ``json/wire-*.schema.json`` files.
+"""
+
+from .display import display_from_wire, display_schema, display_to_wire
+from .replies import (
+    Attached,
+    Error,
+    Ok,
+    Pong,
+    ProducerReport,
+    SnapshotReply,
+    StatusReport,
+    Synced,
+    ViewerState,
+)
+from .structure import WireError, decode_message, encode_message, structure, unstructure
+from .wire import (
+    PROTOCOL_VERSION,
+    Attach,
+    Batch,
+    Clear,
+    Detach,
+    DropReason,
+    ErrorCode,
+    InlinePixels,
+    Message,
+    Ping,
+    Pixels,
+    PoolInfo,
+    PoolKind,
+    Probe,
+    ShmPixels,
+    Shutdown,
+    Snapshot,
+    StatusRequest,
+    Sync,
+    WireDtype,
+    WireItem,
+    message_types,
+)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Attach",
+    "Attached",
+    "Batch",
+    "Clear",
+    "Detach",
+    "DropReason",
+    "Error",
+    "ErrorCode",
+    "InlinePixels",
+    "Message",
+    "Ok",
+    "Ping",
+    "Pixels",
+    "Pong",
+    "PoolInfo",
+    "PoolKind",
+    "Probe",
+    "ProducerReport",
+    "ShmPixels",
+    "Shutdown",
+    "Snapshot",
+    "SnapshotReply",
+    "StatusReport",
+    "StatusRequest",
+    "Sync",
+    "Synced",
+    "ViewerState",
+    "WireDtype",
+    "WireError",
+    "WireItem",
+    "decode_message",
+    "display_from_wire",
+    "display_schema",
+    "display_to_wire",
+    "encode_message",
+    "message_types",
+    "structure",
+    "unstructure",
+]

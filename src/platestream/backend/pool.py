@@ -1,0 +1,128 @@
+"""The producer's shared-memory pool: reused, pre-faulted slots carved on demand.
+
+A slot is a page-aligned region with an entry in the slot table. Writing an image is a
+seqlock write: the slot's generation becomes odd, the pixels are copied, then it becomes
+the new even generation, which the batch message carries. The viewer compares that value
+before and after its copy and drops the image if it changed.
+
+A slot holding an image of batch ``seq`` is rewritten only once the viewer reported every
+batch up to ``seq`` done (``acked_seq``), except in live mode, where a newer image of the
+same plane may replace one the viewer has not read yet (newest wins; the viewer sees the
+generation change and drops the old one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import numpy as np
+
+from platestream.schemas import PoolKind, ShmPixels
+
+from .shm import GENERATION, NBYTES, OFFSET, PAGE, SEQ, Segment, round_up
+
+DEFAULT_SLOTS = 1024
+
+
+@dataclass
+class Slot:
+    index: int
+    offset: int
+    capacity: int
+    seq: int = 0  # the batch that last referenced it; 0 = never used
+    plane: Hashable = None
+
+
+class SlotPool:
+    """Slots over one Segment. Not thread-safe: its Link serialises access."""
+
+    def __init__(self, size: int, kind: PoolKind | None = None, slots: int = DEFAULT_SLOTS):
+        self.segment = Segment(size, slots, kind)
+        self.layout = self.segment.layout
+        self._table = self.layout.table(self.segment.buffer)
+        self._slots: list[Slot] = []
+        self._carve_at = self.layout.data_start
+        self._generation = 0
+        self.acked_seq = 0
+
+    @property
+    def id(self) -> str:
+        return self.segment.id
+
+    @property
+    def capacity(self) -> int:
+        """The largest image a slot can ever hold."""
+        return self.layout.data_bytes
+
+    def in_flight(self) -> int:
+        return sum(1 for s in self._slots if s.seq > self.acked_seq)
+
+    def _free(self, slot: Slot) -> bool:
+        return slot.seq <= self.acked_seq
+
+    def acquire(self, nbytes: int, plane: Hashable, current_seq: int, live: bool) -> Slot | None:
+        """A slot for ``nbytes``, or None if none is free now.
+
+        Order: the best-fitting free slot; a newly carved one; a fresh layout when nothing is
+        in flight; in live mode, the slot of a pending older image of the same plane.
+        """
+        fits = [s for s in self._slots if s.capacity >= nbytes and self._free(s)]
+        if fits:
+            return min(fits, key=lambda s: s.capacity)
+        carved = self._carve(nbytes)
+        if carved is not None:
+            return carved
+        if all(self._free(s) for s in self._slots):
+            # Slots were cut for other sizes; nothing references them, so start over.
+            self._slots.clear()
+            self._carve_at = self.layout.data_start
+            return self._carve(nbytes)
+        if live:
+            for slot in self._slots:
+                if slot.plane == plane and slot.capacity >= nbytes and slot.seq < current_seq:
+                    return slot
+        return None
+
+    def _carve(self, nbytes: int) -> Slot | None:
+        size = round_up(max(nbytes, 1), PAGE)
+        if len(self._slots) >= self.layout.slots or self._carve_at + size > self.layout.size:
+            return None
+        slot = Slot(index=len(self._slots), offset=self._carve_at, capacity=size)
+        self._slots.append(slot)
+        self._carve_at += size
+        return slot
+
+    def write(self, slot: Slot, array: np.ndarray, seq: int, plane: Hashable) -> ShmPixels:
+        """Copy ``array`` (any strides) into ``slot``; the returned reference goes on the wire."""
+        self._generation += 2
+        generation = self._generation
+        entry = self._table[slot.index]
+        # Odd while writing: a reader that copies now sees a change and drops the image.
+        entry[GENERATION] = generation - 1
+        target = np.ndarray(
+            array.shape, dtype=array.dtype, buffer=self.segment.buffer, offset=slot.offset
+        )
+        np.copyto(target, array, casting="no")
+        del target
+        entry[OFFSET] = slot.offset
+        entry[NBYTES] = array.nbytes
+        entry[SEQ] = seq
+        entry[GENERATION] = generation
+        slot.seq, slot.plane = seq, plane
+        return ShmPixels(
+            pool=self.id,
+            slot=slot.index,
+            offset=slot.offset,
+            nbytes=array.nbytes,
+            generation=generation,
+        )
+
+    def forget_acks(self, acked_seq: int) -> None:
+        """A new viewer session: nothing it will read references our slots."""
+        self.acked_seq = acked_seq
+
+    def close(self) -> None:
+        del self._table
+        self._slots.clear()
+        self.segment.close()

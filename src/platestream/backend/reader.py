@@ -1,0 +1,90 @@
+"""The viewer's side of a producer's pool: validated, torn-read-proof copies out of it."""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+
+from platestream.schemas import PoolInfo, ShmPixels
+
+from .shm import GENERATION, MAGIC, NBYTES, OFFSET, Layout, SegmentError, open_readonly
+
+
+class SlotError(ValueError):
+    """The reference does not name a valid region of this pool."""
+
+
+class Overwritten(RuntimeError):
+    """The slot was rewritten before or while it was copied; the copy is discarded."""
+
+
+class PoolReader:
+    """A producer's pool mapped read-only by the viewer (so a viewer bug cannot corrupt it)."""
+
+    def __init__(self, info: PoolInfo, pid: int) -> None:
+        self.info = info
+        self.pid = pid
+        self.layout = Layout(info.size, info.slots)
+        if self.layout.data_bytes <= 0:
+            raise SegmentError(0, f"pool {info.id}: {info.slots} slots leave no data area")
+        self._buffer: mmap.mmap | None = open_readonly(info, pid)
+        header = self.layout.header(self._buffer)
+        valid = int(header[0]) == MAGIC and int(header[1]) == info.size
+        del header
+        if not valid:
+            self.close()
+            raise SegmentError(0, f"pool {info.id}: bad header")
+        self._table: np.ndarray | None = self.layout.table(self._buffer)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def _region(self, ref: ShmPixels) -> tuple[np.ndarray, mmap.mmap]:
+        if self._table is None or self._buffer is None:
+            raise SlotError(f"pool {self.id} is closed")
+        if ref.slot >= self.layout.slots:
+            raise SlotError(f"slot {ref.slot} beyond the table of {self.layout.slots}")
+        start, end = ref.offset, ref.offset + ref.nbytes
+        if start < self.layout.data_start or end > self.layout.size:
+            raise SlotError(f"bytes {start}..{end} outside the data area of pool {self.id}")
+        return self._table[ref.slot], self._buffer
+
+    def copy_out(
+        self,
+        ref: ShmPixels,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A private copy of the referenced pixels (into ``out`` if given, a C-ordered
+        array of ``shape`` and ``dtype``); raises Overwritten for a torn read."""
+        entry, buffer = self._region(ref)
+        if int(dtype.itemsize) * int(np.prod(shape, dtype=np.int64)) != ref.nbytes:
+            raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
+        if not self._matches(entry, ref):
+            raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
+        if out is None:
+            out = np.empty(shape, dtype=dtype)
+        source = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=ref.offset)
+        np.copyto(out, source)
+        del source
+        # Seqlock check: a producer that started rewriting during the copy changed it.
+        if int(entry[GENERATION]) != ref.generation:
+            raise Overwritten(f"slot {ref.slot} was rewritten during the copy")
+        return out
+
+    @staticmethod
+    def _matches(entry: np.ndarray, ref: ShmPixels) -> bool:
+        return (
+            int(entry[GENERATION]) == ref.generation
+            and int(entry[OFFSET]) == ref.offset
+            and int(entry[NBYTES]) == ref.nbytes
+        )
+
+    def close(self) -> None:
+        self._table = None
+        if self._buffer is not None:
+            self._buffer.close()
+            self._buffer = None

@@ -1,0 +1,210 @@
+"""Shared-memory segments that cannot outlive their owner, and the pool layout inside them.
+
+Linux (default): the pool is a ``memfd`` - anonymous memory with no name, so nothing ever
+appears in ``/dev/shm``. The viewer maps it by opening ``/proc/<producer pid>/fd/<fd>``;
+the kernel frees it when the last process holding it exits, however it exits (``kill -9``
+included). The memfd is sealed against shrinking, so the viewer can never take a SIGBUS.
+
+Elsewhere (or when forced): a POSIX ``shm_open`` name. The viewer unlinks the name the
+moment it has mapped it, the producer unlinks it after the viewer's answer (or at once if
+there is none), so a name exists only for the few milliseconds of the attach.
+
+Either way the memory is allocated up front with ``posix_fallocate`` - a full ``/dev/shm``
+fails cleanly here with an OSError, never later as a SIGBUS - and mapped with
+``MAP_POPULATE`` so the copies never take page faults. ``multiprocessing.shared_memory`` is
+not used: on Python 3.11/3.12 attaching registers the segment with the resource tracker,
+which unlinks the owner's segment when the attaching process exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import mmap
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from platestream.schemas import PoolInfo, PoolKind
+
+PAGE: Final = mmap.PAGESIZE
+MAGIC: Final = 0x3130_4C4F_4F50_5350  # b"PSPOOL01" little-endian
+HEADER_BYTES: Final = 64
+SLOT_WORDS: Final = 4  # generation, offset, nbytes, seq (uint64 each)
+GENERATION, OFFSET, NBYTES, SEQ = range(SLOT_WORDS)
+NAME_PREFIX: Final = "psm_"
+HAS_MEMFD: Final = sys.platform.startswith("linux") and hasattr(os, "memfd_create")
+
+
+class SegmentError(OSError):
+    """A segment could not be created or opened (no space, no permission, gone)."""
+
+
+def round_up(value: int, step: int = PAGE) -> int:
+    return -(-value // step) * step
+
+
+def new_pool_id() -> str:
+    """``psm_`` + 12 hex digits: unique, and short enough for macOS (31 characters)."""
+    return f"{NAME_PREFIX}{secrets.token_hex(6)}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things are in a pool: header, slot table, then page-aligned pixel data."""
+
+    size: int
+    slots: int
+
+    @property
+    def data_start(self) -> int:
+        return round_up(HEADER_BYTES + self.slots * SLOT_WORDS * 8)
+
+    @property
+    def data_bytes(self) -> int:
+        return self.size - self.data_start
+
+    def table(self, buffer: mmap.mmap) -> np.ndarray:
+        """The slot table as a (slots, 4) uint64 array viewing the mapping."""
+        return np.ndarray((self.slots, SLOT_WORDS), dtype="<u8", buffer=buffer, offset=HEADER_BYTES)
+
+    def header(self, buffer: mmap.mmap) -> np.ndarray:
+        return np.ndarray((4,), dtype="<u8", buffer=buffer, offset=0)
+
+
+def _preallocate(fd: int, size: int) -> None:
+    """Reserve every page now, so a full /dev/shm is an OSError here and never a SIGBUS."""
+    os.ftruncate(fd, size)
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+        return
+    # No posix_fallocate (macOS): write each page through the file, which fails cleanly.
+    zeros = bytes(PAGE)
+    for offset in range(0, size, PAGE):
+        if os.pwrite(fd, zeros, offset) != PAGE:
+            raise OSError(errno.ENOSPC, "short write while reserving shared memory")
+
+
+def _map(fd: int, size: int, writable: bool) -> mmap.mmap:
+    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+    prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+    return mmap.mmap(fd, size, flags=flags, prot=prot)
+
+
+def _shm_open(name: str, flags: int, mode: int = 0o600) -> int:
+    import _posixshmem  # type: ignore[import-not-found]  # multiprocessing's primitive, minus its tracker
+
+    fd: int = _posixshmem.shm_open("/" + name, flags, mode=mode)
+    return fd
+
+
+def shm_unlink(name: str) -> None:
+    """Remove a named segment; a name already gone is fine."""
+    import _posixshmem
+
+    with contextlib.suppress(FileNotFoundError):
+        _posixshmem.shm_unlink("/" + name)
+
+
+class Segment:
+    """The producer's end: creates the memory, keeps the only long-lived reference."""
+
+    def __init__(self, size: int, slots: int, kind: PoolKind | None = None) -> None:
+        self.kind = kind or (PoolKind.MEMFD if HAS_MEMFD else PoolKind.NAMED)
+        self.layout = Layout(round_up(size), slots)
+        if self.layout.data_bytes < PAGE:
+            raise ValueError(f"pool of {size} bytes is too small for {slots} slots")
+        self.id = new_pool_id()
+        self.named = self.kind is PoolKind.NAMED  # True while the name may still exist
+        self.fd = self._create()
+        try:
+            self.buffer = _map(self.fd, self.layout.size, writable=True)
+        except OSError as err:
+            self.close()
+            raise SegmentError(err.errno, f"cannot map shared memory: {err}") from None
+        header = self.layout.header(self.buffer)
+        header[:] = (MAGIC, self.layout.size, self.layout.slots, 0)
+        del header  # no view may outlive close()
+
+    def _create(self) -> int:
+        if self.kind is PoolKind.MEMFD:
+            fd = os.memfd_create(self.id, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        else:
+            fd = _shm_open(self.id, os.O_CREAT | os.O_EXCL | os.O_RDWR)
+        try:
+            _preallocate(fd, self.layout.size)
+            if self.kind is PoolKind.MEMFD:
+                import fcntl
+
+                seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+                fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+        except OSError as err:
+            os.close(fd)
+            if self.kind is PoolKind.NAMED:
+                shm_unlink(self.id)
+            message = f"cannot reserve {self.layout.size} bytes: {err}"
+            raise SegmentError(err.errno, message) from None
+        return fd
+
+    def info(self) -> PoolInfo:
+        fd = self.fd if self.kind is PoolKind.MEMFD else -1
+        return PoolInfo(
+            id=self.id, kind=self.kind, size=self.layout.size, slots=self.layout.slots, fd=fd
+        )
+
+    def unlink(self) -> None:
+        """Drop the name (named pools): the viewer has it mapped, or will never map it."""
+        if self.named:
+            shm_unlink(self.id)
+            self.named = False
+
+    def close(self) -> None:
+        self.unlink()
+        buffer = getattr(self, "buffer", None)
+        if buffer is not None and not buffer.closed:
+            buffer.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def open_readonly(info: PoolInfo, pid: int) -> mmap.mmap:
+    """The viewer's end: map a producer's pool read-only after checking it is what it claims.
+
+    A memfd is opened through /proc/<pid>/fd/<fd> and must be a sealed memfd of this pool's
+    name and size; a named pool is unlinked right after it is mapped.
+    """
+    try:
+        if info.kind is PoolKind.MEMFD:
+            fd = os.open(f"/proc/{pid}/fd/{info.fd}", os.O_RDONLY | os.O_CLOEXEC)
+        else:
+            fd = _shm_open(info.id, os.O_RDONLY)
+    except OSError as err:
+        raise SegmentError(err.errno, f"cannot open pool {info.id}: {err}") from None
+    try:
+        _check_opened(fd, info)
+        return _map(fd, info.size, writable=False)
+    except OSError as err:
+        raise SegmentError(err.errno, f"cannot map pool {info.id}: {err}") from None
+    finally:
+        os.close(fd)
+        if info.kind is PoolKind.NAMED:
+            shm_unlink(info.id)
+
+
+def _check_opened(fd: int, info: PoolInfo) -> None:
+    if os.fstat(fd).st_size != info.size:
+        raise SegmentError(errno.EINVAL, f"pool {info.id} is not {info.size} bytes")
+    if info.kind is not PoolKind.MEMFD:
+        return
+    import fcntl
+
+    target = os.readlink(f"/proc/self/fd/{fd}")
+    if not target.startswith(f"/memfd:{info.id} "):
+        raise SegmentError(errno.EINVAL, f"descriptor is {target!r}, not memfd {info.id}")
+    if not fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK:
+        raise SegmentError(errno.EINVAL, f"memfd {info.id} is not sealed against shrinking")

@@ -1,0 +1,135 @@
+"""Protocol v1 control replies: what the viewer answers on its control port."""
+
+# wire_field() returns a dataclasses.field(); RUF009 does not know that.
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .fields import MAX_TEXT, wire_field
+from .wire import POOL_ID, ErrorCode, Message
+
+COUNTS = "counts by DropReason value"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewerState:
+    """A viewer's state at a glance, carried by every pong."""
+
+    ready: bool = wire_field("the viewer accepts and shows images")
+    producers: int = wire_field("producers the viewer currently knows", minimum=0)
+    received: int = wire_field("images received and copied out", minimum=0)
+    dropped: int = wire_field("images and messages the viewer dropped, all reasons", minimum=0)
+    queue_depth: int = wire_field("batches waiting for the display", minimum=0)
+    queue_bytes: int = wire_field("bytes of pixels waiting for the display", minimum=0)
+    memory_bytes: int = wire_field("resident memory of the viewer process", minimum=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pong(Message):
+    """The viewer's identity and state; the handshake's answer."""
+
+    TYPE: ClassVar[str] = "pong"
+    PORT: ClassVar[str] = "reply"
+    protocol: int = wire_field("the protocol version the viewer speaks", minimum=1)
+    viewer_id: str = wire_field("random id of this viewer process run", max_length=64)
+    pid: int = wire_field("the viewer's process id", minimum=1)
+    host: str = wire_field("the viewer's host name", max_length=255)
+    data_port: int = wire_field("its data port", minimum=1, maximum=65535)
+    control_port: int = wire_field("its control port (data port + 1000)", minimum=1, maximum=65535)
+    started_at: float = wire_field("when the viewer started (epoch s)")
+    probe_seen: bool = wire_field(
+        "the ping's probe arrived on the data port (False if the "
+        "ping had no token or the wait ran out)"
+    )
+    state: ViewerState = wire_field("the viewer's counters at a glance")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attached(Message):
+    """The viewer mapped the pool (and unlinked its name, if it had one)."""
+
+    TYPE: ClassVar[str] = "attached"
+    PORT: ClassVar[str] = "reply"
+    pool: str = wire_field("the pool id", pattern=POOL_ID)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Synced(Message):
+    """How far the viewer is with a producer's batches: every batch up to done_seq is done."""
+
+    TYPE: ClassVar[str] = "synced"
+    PORT: ClassVar[str] = "reply"
+    viewer_id: str = wire_field(
+        "the viewer's id; a new one means the viewer restarted", max_length=64
+    )
+    done_seq: int = wire_field(
+        "every batch of this producer up to here was copied out or dropped; its slots "
+        "may be rewritten",
+        minimum=0,
+    )
+    dropped: Mapping[str, int] = wire_field(
+        f"this producer's images dropped by the viewer, {COUNTS}", max_length=64
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProducerReport:
+    """One producer as the viewer sees it."""
+
+    pid: int = wire_field("its process id (0 until it attached a pool)", minimum=0)
+    pool: str = wire_field("its attached pool id, '' if none", max_length=31)
+    batches: int = wire_field("batches received", minimum=0)
+    images: int = wire_field("images received and copied out", minimum=0)
+    bytes: int = wire_field("pixel bytes received", minimum=0)
+    last_seq: int = wire_field("the last batch number received", minimum=0)
+    done_seq: int = wire_field("the last batch number done with", minimum=0)
+    dropped: Mapping[str, int] = wire_field(f"its images dropped, {COUNTS}", max_length=64)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReport(Message):
+    """All counters of the viewer."""
+
+    TYPE: ClassVar[str] = "status_report"
+    PORT: ClassVar[str] = "reply"
+    viewer_id: str = wire_field("the viewer's id", max_length=64)
+    state: ViewerState = wire_field("the counters at a glance")
+    batches: int = wire_field("batches received", minimum=0)
+    images: int = wire_field("images received and copied out", minimum=0)
+    bytes: int = wire_field("pixel bytes received", minimum=0)
+    dropped: Mapping[str, int] = wire_field(f"everything dropped, {COUNTS}", max_length=64)
+    auth_denied: int = wire_field("connections refused by CURVE authentication", minimum=0)
+    pools: int = wire_field("shared-memory pools currently mapped", minimum=0)
+    producers: Mapping[str, ProducerReport] = wire_field("per producer id", max_length=4096)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotReply(Message):
+    """A PNG image of the viewer, in the frame after this header."""
+
+    TYPE: ClassVar[str] = "snapshot_reply"
+    PORT: ClassVar[str] = "reply"
+    format: str = wire_field("the image format of frame 1", default="png", pattern="^png$")
+    nbytes: int = wire_field("size of frame 1", minimum=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ok(Message):
+    """The request was done."""
+
+    TYPE: ClassVar[str] = "ok"
+    PORT: ClassVar[str] = "reply"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Error(Message):
+    """The request was not done, and why."""
+
+    TYPE: ClassVar[str] = "error"
+    PORT: ClassVar[str] = "reply"
+    code: ErrorCode = wire_field("what kind of failure")
+    message: str = wire_field("what went wrong, for people", max_length=MAX_TEXT)

@@ -1,0 +1,135 @@
+"""Helpers for backend tests: subprocess receivers and producers, bounded waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from platestream.config import NapariStreamingConfig
+
+ROOT = Path(__file__).parents[2]
+SRC = ROOT / "src"
+PRODUCER_SCRIPT = Path(__file__).with_name("producer_script.py")
+SHM = Path("/dev/shm")
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(SRC)}
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
+    """Poll a condition until it holds; fail the test (never hang) if it does not in time."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
+        time.sleep(0.01)
+
+
+def our_segments() -> set[str]:
+    return {p.name for p in SHM.iterdir() if p.name.startswith(("psm_", "ps_", "platestream"))}
+
+
+def config(port: int, **fields: Any) -> Any:
+    return NapariStreamingConfig(**{"napari_host": "127.0.0.1", "napari_port": port, **fields})
+
+
+@dataclass
+class Child:
+    """A subprocess that speaks JSON lines on stdout."""
+
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
+    stderr: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                self.lines.put({"event": "text", "text": line})
+        self.lines.put({"event": "eof"})
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def expect(self, event: str, timeout_s: float = 20.0) -> dict[str, Any]:
+        """The next line with this event (earlier other lines are skipped)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                stderr = self.stderr[-20:]
+                raise AssertionError(f"no {event!r} line in {timeout_s}s; stderr: {stderr}")
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line.get("event") == event:
+                return line
+            if line.get("event") == "eof":
+                raise AssertionError(f"process ended before {event!r}; stderr: {self.stderr[-20:]}")
+
+    def collect(self, event: str, count: int, timeout_s: float = 20.0) -> list[dict[str, Any]]:
+        return [self.expect(event, timeout_s) for _ in range(count)]
+
+    def signal(self, signum: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signum)
+
+    def wait(self, timeout_s: float = 20.0) -> int:
+        return self.proc.wait(timeout_s)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(20)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def spawn(args: Sequence[str], **kwargs: Any) -> Child:
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=kwargs.pop("env", env()),
+        **kwargs,
+    )
+    return Child(proc)
+
+
+def spawn_receiver(*args: str, port: int = 0) -> tuple[Child, dict[str, Any]]:
+    child = spawn(["-m", "platestream.backend.serve", "--port", str(port), *args])
+    return child, child.expect("ready")
+
+
+def spawn_producer(port: int, *args: str, **kwargs: Any) -> Child:
+    return spawn([str(PRODUCER_SCRIPT), "--port", str(port), *args], **kwargs)
+
+
+def terminate(child: Child) -> None:
+    child.signal(signal.SIGTERM)
+    try:
+        child.wait(10)
+    finally:
+        child.stop()

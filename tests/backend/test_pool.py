@@ -1,0 +1,240 @@
+"""The shared-memory pool in one process: reuse, seqlock, validation, failures."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from platestream.backend import reader as reader_module
+from platestream.backend.pool import SlotPool
+from platestream.backend.reader import Overwritten, PoolReader, SlotError
+from platestream.backend.shm import HAS_MEMFD, PAGE, Segment, SegmentError
+from platestream.schemas import PoolInfo, PoolKind, ShmPixels
+
+from .helpers import our_segments
+
+KINDS = [PoolKind.NAMED] + ([PoolKind.MEMFD] if HAS_MEMFD else [])
+MiB = 1 << 20
+
+
+@pytest.fixture(params=KINDS, ids=lambda k: k.value)
+def pool_and_reader(request: pytest.FixtureRequest) -> Iterator[tuple[SlotPool, PoolReader]]:
+    pool = SlotPool(4 * MiB, request.param, slots=16)
+    reader = PoolReader(pool.segment.info(), os.getpid())
+    pool.segment.unlink()
+    yield pool, reader
+    reader.close()
+    pool.close()
+
+
+def write(
+    pool: SlotPool, array: np.ndarray, seq: int, plane: Any = "p", live: bool = False
+) -> ShmPixels:
+    slot = pool.acquire(array.nbytes, plane, seq, live)
+    assert slot is not None
+    return pool.write(slot, array, seq, plane)
+
+
+def test_pixels_round_trip_whatever_the_strides(
+    pool_and_reader: tuple[SlotPool, PoolReader],
+) -> None:
+    pool, reader = pool_and_reader
+    source = np.arange(200 * 300, dtype=np.uint16).reshape(200, 300)
+    for array in (source, source[:, ::3], source.T, source[::-1, 10:20]):
+        ref = write(pool, array, seq=1)
+        pool.acked_seq = 1
+        out = reader.copy_out(ref, array.shape, array.dtype)
+        np.testing.assert_array_equal(out, array)
+        assert out.flags.c_contiguous and out.flags.writeable
+
+
+def test_no_name_is_left_once_the_viewer_mapped_the_pool(
+    pool_and_reader: tuple[SlotPool, PoolReader],
+) -> None:
+    assert not our_segments()
+
+
+def test_slots_are_reused_only_once_acknowledged() -> None:
+    pool = SlotPool(4 * MiB, slots=8)
+    try:
+        first = pool.acquire(MiB, "a", 1, live=False)
+        assert first is not None
+        pool.write(first, np.zeros(MiB, np.uint8), 1, "a")
+        second = pool.acquire(MiB, "b", 2, live=False)
+        assert second is not None and second.index != first.index
+        pool.acked_seq = 1
+        assert pool.acquire(MiB, "c", 3, live=False) is first  # free again, best fit
+    finally:
+        pool.close()
+
+
+def test_a_full_pool_waits_in_lossless_and_supersedes_the_same_plane_in_live() -> None:
+    pool = SlotPool(PAGE * 3 + 64 * 1024 * 2 + 4096, slots=2)
+    try:
+        for seq, plane in ((1, "a"), (2, "b")):
+            slot = pool.acquire(64 * 1024, plane, seq, live=False)
+            assert slot is not None
+            pool.write(slot, np.zeros(64 * 1024, np.uint8), seq, plane)
+        assert pool.acquire(64 * 1024, "a", 3, live=False) is None
+        assert pool.acquire(64 * 1024, "c", 3, live=True) is None  # a new plane: no victim
+        taken = pool.acquire(64 * 1024, "a", 3, live=True)
+        assert taken is not None and taken.plane == "a"  # newest of plane "a" wins
+    finally:
+        pool.close()
+
+
+def test_layout_starts_over_for_other_sizes_once_nothing_is_in_flight() -> None:
+    pool = SlotPool(8 * MiB, slots=64)
+    try:
+        for seq in range(1, 8):
+            slot = pool.acquire(MiB - PAGE, seq, seq, live=False)
+            assert slot is not None
+            pool.write(slot, np.zeros(MiB - PAGE, np.uint8), seq, seq)
+        assert pool.acquire(4 * MiB, "big", 8, live=False) is None
+        pool.acked_seq = 7
+        assert pool.acquire(4 * MiB, "big", 8, live=False) is not None
+    finally:
+        pool.close()
+
+
+def test_a_slot_rewritten_before_the_copy_is_dropped(
+    pool_and_reader: tuple[SlotPool, PoolReader],
+) -> None:
+    pool, reader = pool_and_reader
+    array = np.ones((64, 64), np.float32)
+    ref = write(pool, array, seq=1)
+    pool.acked_seq = 1  # (wrongly) acknowledged: the producer reuses the slot
+    slot = pool.acquire(array.nbytes, "p", 2, live=False)
+    assert slot is not None and slot.offset == ref.offset
+    pool.write(slot, array * 2, 2, "p")
+    with pytest.raises(Overwritten):
+        reader.copy_out(ref, array.shape, array.dtype)
+
+
+def test_a_slot_rewritten_during_the_copy_is_dropped_not_torn(
+    pool_and_reader: tuple[SlotPool, PoolReader], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool, reader = pool_and_reader
+    old = np.zeros((256, 256), np.uint16)
+    ref = write(pool, old, seq=1)
+    original = np.copyto
+    rewriting = False
+
+    def copy_then_rewrite(dst: Any, src: Any, **kwargs: Any) -> None:
+        nonlocal rewriting
+        original(dst, src, **kwargs)
+        if not rewriting:  # the producer rewrites the slot while the reader copies
+            rewriting = True
+            pool.acked_seq = 1
+            slot = pool.acquire(old.nbytes, "p", 2, live=False)
+            assert slot is not None and slot.offset == ref.offset
+            pool.write(slot, old + 1, 2, "p")
+
+    monkeypatch.setattr(reader_module.np, "copyto", copy_then_rewrite)
+    with pytest.raises(Overwritten):
+        reader.copy_out(ref, old.shape, old.dtype)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"slot": 16}, SlotError),
+        ({"offset": 0}, SlotError),
+        ({"offset": 4 * MiB}, SlotError),
+        ({"nbytes": 8 * MiB}, SlotError),
+        ({"generation": 4}, Overwritten),
+    ],
+)
+def test_references_outside_the_pool_are_refused(
+    pool_and_reader: tuple[SlotPool, PoolReader], change: dict[str, int], error: type
+) -> None:
+    pool, reader = pool_and_reader
+    array = np.ones(1000, np.uint8)
+    ref = write(pool, array, seq=1)
+    fields = {
+        "pool": ref.pool,
+        "slot": ref.slot,
+        "offset": ref.offset,
+        "nbytes": ref.nbytes,
+        "generation": ref.generation,
+        **change,
+    }
+    with pytest.raises(error):
+        reader.copy_out(ShmPixels(**fields), (fields["nbytes"],), np.dtype(np.uint8))
+
+
+def test_a_full_shm_fails_cleanly_and_leaves_no_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    for kind in KINDS:
+        with pytest.raises(SegmentError):
+            Segment(8 * MiB, 4, kind)
+    assert not our_segments()
+
+
+@pytest.mark.skipif(not HAS_MEMFD, reason="memfd is Linux only")
+def test_the_viewer_maps_only_sealed_memfds_of_the_announced_name_and_size() -> None:
+    segment = Segment(MiB, 4, PoolKind.MEMFD)
+    try:
+        info = segment.info()
+        for wrong in (
+            PoolInfo(id="psm_other", kind=info.kind, size=info.size, slots=4, fd=info.fd),
+            PoolInfo(id=info.id, kind=info.kind, size=2 * MiB, slots=4, fd=info.fd),
+            PoolInfo(id=info.id, kind=info.kind, size=MiB, slots=4, fd=9999),
+        ):
+            with pytest.raises(SegmentError):
+                PoolReader(wrong, os.getpid())
+        unsealed = os.memfd_create(info.id)
+        os.ftruncate(unsealed, MiB)
+        try:
+            with pytest.raises(SegmentError, match="sealed"):
+                PoolReader(
+                    PoolInfo(id=info.id, kind=info.kind, size=MiB, slots=4, fd=unsealed),
+                    os.getpid(),
+                )
+        finally:
+            os.close(unsealed)
+    finally:
+        segment.close()
+
+
+def test_attaching_never_involves_the_resource_tracker() -> None:
+    import subprocess
+    import sys
+
+    from .helpers import env
+
+    segment = Segment(MiB, 4, PoolKind.NAMED)
+    try:
+        info = segment.info()
+        code = (
+            "import os, sys\n"
+            "from platestream.backend.reader import PoolReader\n"
+            "from platestream.schemas import PoolInfo, PoolKind\n"
+            f"r = PoolReader(PoolInfo(id={info.id!r}, kind=PoolKind.NAMED, size={info.size}, "
+            f"slots=4), {os.getpid()})\n"
+            "r.close()\n"
+            "print('multiprocessing.resource_tracker' in sys.modules)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env(),
+            timeout=120,
+            check=True,
+        )
+        assert out.stdout.strip() == "False"
+        # The owner's mapping is intact after the attaching process exited.
+        segment.buffer[PAGE] = 7
+        assert segment.buffer[PAGE] == 7
+    finally:
+        segment.close()
+    assert not our_segments()

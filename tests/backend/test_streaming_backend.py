@@ -1,0 +1,98 @@
+"""The StreamingBackend interface: registration by subclassing, inputs, lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from platestream.backend import (
+    NapariStreamingBackend,
+    Receiver,
+    SaveReport,
+    StreamingBackend,
+    get_backend,
+    registered_backends,
+)
+from platestream.config import NapariStreamingConfig, config_context
+from platestream.layering import ImageItem
+
+from .helpers import config
+
+Make = Callable[..., NapariStreamingBackend]
+
+
+def test_napari_stream_is_registered_by_its_name() -> None:
+    assert get_backend("napari_stream") is NapariStreamingBackend
+    assert registered_backends()["napari_stream"] is NapariStreamingBackend
+    with pytest.raises(KeyError, match="napari_stream"):
+        get_backend("nope")
+
+
+def test_a_subclass_with_a_name_registers_itself() -> None:
+    class MemoryBackend(StreamingBackend):
+        name = "test_memory"
+
+        def save_batch(
+            self, data: Sequence[object], targets: Sequence[Any], **kwargs: Any
+        ) -> SaveReport:
+            return SaveReport(sent=len(data))
+
+        def close(self) -> None:
+            pass
+
+    assert get_backend("test_memory") is MemoryBackend
+    with MemoryBackend() as backend:
+        assert backend.save(np.zeros(1), "x.tif").sent == 1
+
+    with pytest.raises(TypeError, match="taken"):
+
+        class Impostor(StreamingBackend):
+            name = "napari_stream"
+
+
+def test_paths_are_targets_too(make_backend: Make, receiver: Receiver) -> None:
+    def parse(path: str) -> dict[str, Any]:
+        return {"well": Path(path).stem.split("_")[0]}
+
+    backend = make_backend(config(receiver.data_port, delivery="lossless"), path_parser=parse)
+    report = backend.save(
+        np.ones((4, 4), np.float32), Path("/plate/B03_s1.tif"), step_index=2, step_name="blur"
+    )
+    assert report.sent == 1
+    assert receiver.wait(5)
+    item = receiver.take()[0].images[0].item
+    assert item.components == {"well": "B03"} and item.step_index == 2
+    assert item.extra == {"path": "/plate/B03_s1.tif"}
+    assert item.shape == (4, 4) and item.dtype == "float32"
+
+
+def test_the_config_resolves_over_the_active_context(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    backend = make_backend(NapariStreamingConfig(colormap="viridis"))
+    outer = config(receiver.data_port, delivery="lossless", channel_mode="stack")
+    with config_context(outer):
+        backend.save(np.ones((2, 2), np.uint8), ImageItem({}, 0, "s", (2, 2), "uint8"))
+    assert receiver.wait(5)
+    display = receiver.take()[0].display
+    assert display.colormap.value == "viridis" and display.channel_mode.value == "stack"
+    assert display.napari_port == receiver.data_port
+
+
+def test_bad_inputs_are_clear_errors(make_backend: Make) -> None:
+    backend = make_backend(config(5555))
+    with pytest.raises(ValueError, match="2 arrays but 1 targets"):
+        backend.save_batch([np.zeros(1), np.zeros(1)], ["a"])
+    with pytest.raises(TypeError, match="cannot stream"):
+        backend.save([1, 2, 3], "a.tif")
+    with pytest.raises(TypeError, match="target"):
+        backend.save(np.zeros(1), 42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="JSON"):
+        backend.save(np.zeros(1), ImageItem({}, 0, "s", (1,), "float64", extra={"f": object()}))
+    backend.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.save(np.zeros(1), "a.tif")
