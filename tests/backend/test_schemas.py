@@ -22,6 +22,7 @@ from platestream.schemas import (
     Batch,
     Clear,
     Detach,
+    DisplayState,
     DropReason,
     Error,
     ErrorCode,
@@ -316,7 +317,15 @@ def test_protocol_doc_describes_every_message_and_field() -> None:
         for field in dataclasses.fields(cls):
             if not re.search(rf"`{field.name}`", text):
                 missing.append(f"{message_type}.{field.name}")
-    for nested in (WireItem, ShmPixels, InlinePixels, PoolInfo, ViewerState, ProducerReport):
+    for nested in (
+        WireItem,
+        ShmPixels,
+        InlinePixels,
+        PoolInfo,
+        ViewerState,
+        DisplayState,
+        ProducerReport,
+    ):
         missing += [
             f"{nested.__name__}.{f.name}"
             for f in dataclasses.fields(nested)

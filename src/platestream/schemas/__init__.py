@@ -7,6 +7,7 @@ encodes them, ``jsonschema_gen`` writes the committed ``json/wire-*.schema.json`
 from .display import display_from_wire, display_schema, display_to_wire
 from .replies import (
     Attached,
+    DisplayState,
     Error,
     Ok,
     Pong,
@@ -49,6 +50,7 @@ __all__ = [
     "Batch",
     "Clear",
     "Detach",
+    "DisplayState",
     "DropReason",
     "Error",
     "ErrorCode",

@@ -9,10 +9,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .fields import MAX_TEXT, wire_field
+from .fields import MAX_NAME, MAX_TEXT, wire_field
 from .wire import POOL_ID, ErrorCode, Message
 
 COUNTS = "counts by DropReason value"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisplayState:
+    """The display side of a viewer (napari), as the viewer process reports it.
+
+    A receiver without a display (``platestream.backend.serve``) reports the defaults.
+    """
+
+    title: str = wire_field("the viewer window's title", default="", max_length=MAX_NAME)
+    layers: int = wire_field("napari layers shown", default=0, minimum=0)
+    displayed: int = wire_field("images written into layers", default=0, minimum=0)
+    receive_rate: float = wire_field(
+        "images received per second, over the last few seconds", default=0.0, minimum=0.0
+    )
+    display_rate: float = wire_field(
+        "images displayed per second, over the last few seconds", default=0.0, minimum=0.0
+    )
+    latency_p50_ms: float = wire_field(
+        "median time from a batch's sent_at to its display, recent batches (ms)",
+        default=0.0,
+        minimum=0.0,
+    )
+    latency_p99_ms: float = wire_field(
+        "99th percentile of that latency, recent batches (ms)", default=0.0, minimum=0.0
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +52,9 @@ class ViewerState:
     queue_depth: int = wire_field("batches waiting for the display", minimum=0)
     queue_bytes: int = wire_field("bytes of pixels waiting for the display", minimum=0)
     memory_bytes: int = wire_field("resident memory of the viewer process", minimum=0)
+    display: DisplayState = wire_field(
+        "what the display shows and how fast", default_factory=DisplayState
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
