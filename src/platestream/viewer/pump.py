@@ -18,16 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qtpy.QtCore import (
-    QBuffer,
-    QByteArray,
-    QIODevice,
-    QObject,
-    Qt,
-    QThread,
-    QTimer,
-    Signal,  # type: ignore[attr-defined]  # qtpy's alias of pyqtSignal
-)
+from qtpy import QtCore
+from qtpy.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, QThread, QTimer
 from qtpy.QtGui import QImage
 from qtpy.QtWidgets import QApplication
 
@@ -39,6 +31,7 @@ from .plans import Plans, display_key
 from .sink import NapariSink
 
 log = logging.getLogger(__name__)
+Signal: Any = QtCore.Signal  # type: ignore[attr-defined]  # qtpy's alias of pyqtSignal
 FRAME_S = 1 / 60  # at most one apply per display frame
 
 
