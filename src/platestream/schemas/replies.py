@@ -147,6 +147,38 @@ class SnapshotReply(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LayerInfo:
+    """One napari layer as the viewer shows it."""
+
+    name: str = wire_field("the layer's name", max_length=MAX_TEXT)
+    kind: str = wire_field("napari layer type: image, labels, points, shapes...", max_length=64)
+    shape: tuple[int, ...] = wire_field(
+        "data shape (points: (n, ndim); shapes: (n,))", max_length=64
+    )
+    dtype: str = wire_field("data element type ('' if not an array)", max_length=64)
+    axis_labels: tuple[str, ...] = wire_field("the layer's axis labels", max_length=64)
+    visible: bool = wire_field("shown or hidden")
+    colormap: str = wire_field("colormap name ('' if none)", max_length=MAX_NAME)
+    contrast_limits: tuple[float, ...] = wire_field("contrast limits (empty if none)", max_length=2)
+    streamed: bool = wire_field("created by the stream (else the user's own layer)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayersReport(Message):
+    """The viewer's layers, bottom to top, and where its sliders are."""
+
+    TYPE: ClassVar[str] = "layers_report"
+    PORT: ClassVar[str] = "reply"
+    layers: tuple[LayerInfo, ...] = wire_field("every layer, bottom first", max_length=65536)
+    axis_labels: tuple[str, ...] = wire_field("the sliders' labels (dims)", max_length=64)
+    current_step: tuple[int, ...] = wire_field("the sliders' positions", max_length=64)
+    caption: str = wire_field(
+        "the current slice's component values, e.g. 'Well A01 | Channel DAPI'",
+        max_length=MAX_TEXT,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Ok(Message):
     """The request was done."""
 

@@ -28,6 +28,7 @@ from platestream.schemas import Error, ErrorCode, Message, Ok, Snapshot, Snapsho
 
 from .figures import Figures
 from .plans import Plans, display_key
+from .report import layers_report
 from .sink import NapariSink
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Pump(QObject):
         self.plans = Plans()
         self.sink = NapariSink(viewer, self.plans, check_thread=assert_gui_thread)
         self.on_shutdown: Callable[[], None] = lambda: None
+        self.caption: Callable[[], str] = lambda: ""  # the slice caption (panel)
         self._last_apply = 0.0
         self._signalled = threading.Event()  # an arrival signal is on its way
         self._timer = QTimer(self)
@@ -65,7 +67,7 @@ class Pump(QObject):
         self.arrived.connect(self._schedule, Qt.ConnectionType.QueuedConnection)
         self.gui_request.connect(self._on_gui_request, Qt.ConnectionType.QueuedConnection)
         receiver.on_arrival(self._arrival)
-        for kind in ("clear", "snapshot", "shutdown"):
+        for kind in ("clear", "snapshot", "shutdown", "layers"):
             receiver.handle(kind, self._to_gui)
 
     # ------------------------------------------------------------ receive thread
@@ -155,6 +157,9 @@ class Pump(QObject):
             self.apply()  # show what has arrived before taking the picture
             png = self.snapshot_png(request.message.canvas_only)
             return SnapshotReply(nbytes=len(png)), (png,)
+        if kind == "layers":
+            self.apply()
+            return layers_report(self.viewer, self.sink.layers, self.caption())
         return Error(code=ErrorCode.UNSUPPORTED, message=kind)
 
     def snapshot_png(self, canvas_only: bool = True) -> bytes:
