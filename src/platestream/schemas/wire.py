@@ -5,7 +5,8 @@ protocol version) next to the fields below; a batch's inline pixels follow as ra
 Data port (PUB -> SUB): ``batch``, ``probe``. Control port (REQ -> ROUTER, one request, one
 reply): ``ping``/``pong``, ``attach``/``attached``, ``detach``, ``sync``/``synced``,
 ``status``/``status_report``, ``clear``, ``shutdown``, ``snapshot``/``snapshot_reply``,
-``layers``/``layers_report``, and the generic replies ``ok`` and ``error``. ``docs/protocol.md`` explains each one.
+``layers``/``layers_report``, and the generic replies ``ok`` and ``error``.
+``docs/protocol.md`` explains each one.
 """
 
 # wire_field() returns a dataclasses.field(); RUF009 does not know that.
