@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     viewer.window.add_dock_widget(panel, name="platestream", area="right")
     caption = SliceCaption(viewer, pump, panel)
     pump.caption = caption.text
+    pump.after_layout = caption.update
 
     def shut_down() -> None:
         viewer.close()  # the last window closing ends the loop; quit() in case it hides

@@ -59,6 +59,7 @@ class Pump(QObject):
         self.sink = NapariSink(viewer, self.plans, check_thread=assert_gui_thread)
         self.on_shutdown: Callable[[], None] = lambda: None
         self.caption: Callable[[], str] = lambda: ""  # the slice caption (panel)
+        self.after_layout: Callable[[], None] = lambda: None  # layers or axes changed
         self._last_apply = 0.0
         self._signalled = threading.Event()  # an arrival signal is on its way
         self._timer = QTimer(self)
@@ -98,6 +99,8 @@ class Pump(QObject):
         if batches:
             self._plan(batches)
         changes = self.sink.flush()
+        if changes.created or changes.removed or changes.relabeled or changes.reshaped:
+            self.after_layout()
         now_wall = time.time()
         self._last_apply = time.monotonic()
         if batches:
