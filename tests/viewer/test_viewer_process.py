@@ -19,7 +19,7 @@ from platestream.viewer.procs import wait_exit
 from platestream.viewer.records import read_record
 
 from .conftest import GUI, viewer_pids
-from .streaming import BACKGROUND, SQUARE, config, layers, plate, png_of, wait_received
+from .streaming import SQUARE, config, layers, plate, png_of, wait_received
 
 pytestmark = [pytest.mark.gui, GUI, pytest.mark.timeout(180)]
 
