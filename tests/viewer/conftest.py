@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from platestream.viewer.app import MARKER
+from platestream.viewer.identity import MARKER
 from platestream.viewer.manager import stop_viewer
 from platestream.viewer.ports import bindable
 from platestream.viewer.procs import wait_exit

@@ -18,12 +18,13 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-MARKER = "platestream.viewer.app"
-PORT_TAKEN = 3
+from .identity import MARKER, PORT_TAKEN
+
+__all__ = ["MARKER", "PORT_TAKEN", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,9 +53,11 @@ class _Lifetime:
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
-        signal.set_wakeup_fd(self._write.fileno())
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: None)  # the wakeup fd does the work
+        self._old_fd = signal.set_wakeup_fd(self._write.fileno())
+        self._old_handlers = {
+            signum: signal.signal(signum, lambda *_: None)  # the wakeup fd does the work
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
         notifier_type = QtCore.QSocketNotifier.Type.Read
         self._signals = notifier(self._read.fileno(), notifier_type)
         self._signals.activated.connect(self._quit)
@@ -74,14 +77,37 @@ class _Lifetime:
         self.app.quit()
 
     def close(self) -> None:
-        signal.set_wakeup_fd(-1)
+        for notifier in (self._signals, self._parent):
+            if notifier is not None:
+                notifier.setEnabled(False)
+        signal.set_wakeup_fd(self._old_fd)
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
         self._read.close()
         self._write.close()
         if self._pidfd >= 0:
             os.close(self._pidfd)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _assemble(viewer: Any, receiver: Any, title: str) -> tuple[Any, Any]:
+    """The pump, status dock and slice caption around a viewer and a receiver."""
+    from .figures import Figures
+    from .panel import SliceCaption, StatusPanel
+    from .pump import Pump
+
+    figures = Figures(title)
+    receiver.report_display(figures.state)
+    pump = Pump(viewer, receiver, figures)
+    panel = StatusPanel(receiver, figures, pump)
+    viewer.window.add_dock_widget(panel, name="platestream", area="right")
+    caption = SliceCaption(viewer, pump, panel)
+    pump.caption = caption.text
+    pump.after_layout = caption.update
+    return pump, caption
+
+
+def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | None = None) -> int:
+    """Run a viewer until it is told to end; ``on_ready(viewer)`` is for tests."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import napari
@@ -91,9 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from platestream.backend import Receiver, ReceiverOptions
     from platestream.backend.security import KeyStore
 
-    from .figures import Figures
-    from .panel import SliceCaption, StatusPanel
-    from .pump import Pump
     from .records import ViewerRecord, remove_record, write_record
 
     viewer = napari.Viewer(title=args.title, show=not args.hidden)
@@ -106,36 +129,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         viewer.close()
         return PORT_TAKEN
     lifetime = _Lifetime(app, args.exit_with)
-    figures = Figures(args.title)
-    receiver.report_display(figures.state)
-    pump = Pump(viewer, receiver, figures)
-    panel = StatusPanel(receiver, figures, pump)
-    viewer.window.add_dock_widget(panel, name="platestream", area="right")
-    caption = SliceCaption(viewer, pump, panel)
-    pump.caption = caption.text
-    pump.after_layout = caption.update
+    pump, caption = _assemble(viewer, receiver, args.title)
 
     def shut_down() -> None:
         viewer.close()  # the last window closing ends the loop; quit() in case it hides
         app.quit()
 
     pump.on_shutdown = shut_down
+    app.lastWindowClosed.connect(app.quit)  # the user closed the window
     receiver.start()
     record = ViewerRecord(
         receiver.data_port, os.getpid(), receiver.viewer_id, receiver.started_at, args.title
     )
     write_record(record)
     _emit("ready", data_port=receiver.data_port, pid=os.getpid(), viewer_id=receiver.viewer_id)
+    if on_ready is not None:
+        on_ready(viewer)
     try:
         app.exec()
     finally:
         caption.overlay = None
+        pump.close()
         receiver.close()
         remove_record(record.port, record.viewer_id)
         lifetime.close()
         with contextlib.suppress(RuntimeError):  # already closed with its window
             viewer.close()
-    _emit("stopped", displayed=figures.displayed)
+    _emit("stopped", displayed=pump.figures.displayed)
     return 0
 
 

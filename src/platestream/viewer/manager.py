@@ -53,7 +53,7 @@ from platestream.schemas import (
 )
 
 from . import procs
-from .app import MARKER, PORT_TAKEN
+from .identity import MARKER, PORT_TAKEN
 from .ports import Holder, PortState, inspect, ping
 from .records import remove_record, runtime_dir
 

@@ -56,6 +56,9 @@ class StatusPanel(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        if self.pump.closed:
+            self._timer.stop()
+            return
         self.pump.publish()
         state = self.receiver.builtins.state()
         display = state.display

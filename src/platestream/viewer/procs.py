@@ -18,7 +18,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from .app import MARKER
+from .identity import MARKER
 
 STARTUP_SLACK_S = 600.0  # a viewer reports started_at at most this long after its exec
 CLOCK_SLACK_S = 2.0  # /proc start times are in clock ticks since boot: allow rounding

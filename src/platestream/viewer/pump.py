@@ -61,6 +61,7 @@ class Pump(QObject):
         self.caption: Callable[[], str] = lambda: ""  # the slice caption (panel)
         self.after_layout: Callable[[], None] = lambda: None  # layers or axes changed
         self._last_apply = 0.0
+        self.closed = False
         self._signalled = threading.Event()  # an arrival signal is on its way
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -86,14 +87,21 @@ class Pump(QObject):
     # ---------------------------------------------------------------- GUI thread
 
     def _schedule(self) -> None:
-        if self._timer.isActive():
+        if self.closed or self._timer.isActive():
             return
         wait_s = self._last_apply + self.frame_s - time.monotonic()
         self._timer.start(max(0, int(wait_s * 1000)))
 
+    def close(self) -> None:
+        """Stop applying (before the receiver closes): later signals and timers do nothing."""
+        self.closed = True
+        self._timer.stop()
+
     def apply(self) -> int:
         """Drain the receiver, plan, update napari; returns the images shown."""
         assert_gui_thread()
+        if self.closed:
+            return 0
         self._signalled.clear()  # arrivals from now on signal again
         batches = self.receiver.take()
         if batches:
@@ -133,6 +141,8 @@ class Pump(QObject):
             self.plans.add(display, run)
 
     def _on_gui_request(self, request: ControlRequest) -> None:
+        if self.closed:
+            return
         if request.message.TYPE == "shutdown":
             self.on_shutdown()
             return
