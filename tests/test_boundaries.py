@@ -30,6 +30,8 @@ def _modules_after_import(statement: str) -> set[str]:
         "import platestream.layering",
         "import platestream.schemas",
         "import platestream.cli; platestream.cli.build_parser()",
+        "import platestream.viewer.manager",  # pipelines and the CLI import it, GUI-less
+        "import platestream.viewer.sink, platestream.viewer.plans, platestream.viewer.store",
     ],
 )
 def test_importing_never_imports_qt(statement: str) -> None:

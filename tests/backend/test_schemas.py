@@ -22,10 +22,14 @@ from platestream.schemas import (
     Batch,
     Clear,
     Detach,
+    DisplayState,
     DropReason,
     Error,
     ErrorCode,
     InlinePixels,
+    LayerInfo,
+    LayersReport,
+    LayersRequest,
     Ok,
     Ping,
     Pong,
@@ -132,6 +136,25 @@ SAMPLES = [
         },
     ),
     SnapshotReply(nbytes=10),
+    LayersRequest(),
+    LayersReport(
+        layers=(
+            LayerInfo(
+                name="Plate",
+                kind="image",
+                shape=(2, 4, 4),
+                dtype="uint16",
+                axis_labels=("Well", "Y", "X"),
+                visible=True,
+                colormap="gray",
+                contrast_limits=(0.0, 1.0),
+                streamed=True,
+            ),
+        ),
+        axis_labels=("Well", "Y", "X"),
+        current_step=(0, 0, 0),
+        caption="Well A01",
+    ),
     Ok(),
     Error(code=ErrorCode.REFUSED, message="no"),
 ]
@@ -316,7 +339,15 @@ def test_protocol_doc_describes_every_message_and_field() -> None:
         for field in dataclasses.fields(cls):
             if not re.search(rf"`{field.name}`", text):
                 missing.append(f"{message_type}.{field.name}")
-    for nested in (WireItem, ShmPixels, InlinePixels, PoolInfo, ViewerState, ProducerReport):
+    for nested in (
+        WireItem,
+        ShmPixels,
+        InlinePixels,
+        PoolInfo,
+        ViewerState,
+        DisplayState,
+        ProducerReport,
+    ):
         missing += [
             f"{nested.__name__}.{f.name}"
             for f in dataclasses.fields(nested)

@@ -27,7 +27,15 @@ from typing import Any
 
 import zmq
 
-from platestream.schemas import Batch, DropReason, Probe, StatusReport, WireError, decode_message
+from platestream.schemas import (
+    Batch,
+    DisplayState,
+    DropReason,
+    Probe,
+    StatusReport,
+    WireError,
+    decode_message,
+)
 
 from .control import ControlRouter, Handler
 from .counters import ReceiverCounters
@@ -79,6 +87,7 @@ class Receiver:
         self._stopped.set()
         self._thread: threading.Thread | None = None
         self._callbacks: list[Callable[[], None]] = []
+        self.display_state: Callable[[], DisplayState] = DisplayState
         self._arrival_lock = threading.Condition()
         self._signalled = False
         self._arrival_r, self._arrival_w = os.pipe()
@@ -176,6 +185,14 @@ class Receiver:
     def set_ready(self, ready: bool) -> None:
         """What pongs report as ``state.ready`` (e.g. False while napari starts)."""
         self.ready = ready
+
+    def report_display(self, provider: Callable[[], DisplayState]) -> None:
+        """What pongs and status reports say about the display (``state.display``).
+
+        ``provider`` is called in the receive thread: return a value prepared elsewhere
+        (e.g. the last one the GUI published), never touch the GUI from it.
+        """
+        self.display_state = provider
 
     def stats(self) -> StatusReport:
         """A StatusReport of every counter, as the ``status`` request returns it."""

@@ -211,6 +211,7 @@ class BuiltinHandlers:
             queue_depth=len(r.queue),
             queue_bytes=r.queue.nbytes,
             memory_bytes=resident_bytes(),
+            display=r.display_state(),
         )
 
     def status_report(self) -> StatusReport:

@@ -9,10 +9,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .fields import MAX_TEXT, wire_field
+from .fields import MAX_NAME, MAX_TEXT, wire_field
 from .wire import POOL_ID, ErrorCode, Message
 
 COUNTS = "counts by DropReason value"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisplayState:
+    """The display side of a viewer (napari), as the viewer process reports it.
+
+    A receiver without a display (``platestream.backend.serve``) reports the defaults.
+    """
+
+    title: str = wire_field("the viewer window's title", default="", max_length=MAX_NAME)
+    layers: int = wire_field("napari layers shown", default=0, minimum=0)
+    displayed: int = wire_field("images written into layers", default=0, minimum=0)
+    receive_rate: float = wire_field(
+        "images received per second, over the last few seconds", default=0.0, minimum=0.0
+    )
+    display_rate: float = wire_field(
+        "images displayed per second, over the last few seconds", default=0.0, minimum=0.0
+    )
+    latency_p50_ms: float = wire_field(
+        "median time from a batch's sent_at to its display, recent batches (ms)",
+        default=0.0,
+        minimum=0.0,
+    )
+    latency_p99_ms: float = wire_field(
+        "99th percentile of that latency, recent batches (ms)", default=0.0, minimum=0.0
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +52,9 @@ class ViewerState:
     queue_depth: int = wire_field("batches waiting for the display", minimum=0)
     queue_bytes: int = wire_field("bytes of pixels waiting for the display", minimum=0)
     memory_bytes: int = wire_field("resident memory of the viewer process", minimum=0)
+    display: DisplayState = wire_field(
+        "what the display shows and how fast", default_factory=DisplayState
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +144,38 @@ class SnapshotReply(Message):
     PORT: ClassVar[str] = "reply"
     format: str = wire_field("the image format of frame 1", default="png", pattern="^png$")
     nbytes: int = wire_field("size of frame 1", minimum=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerInfo:
+    """One napari layer as the viewer shows it."""
+
+    name: str = wire_field("the layer's name", max_length=MAX_TEXT)
+    kind: str = wire_field("napari layer type: image, labels, points, shapes...", max_length=64)
+    shape: tuple[int, ...] = wire_field(
+        "data shape (points: (n, ndim); shapes: (n,))", max_length=64
+    )
+    dtype: str = wire_field("data element type ('' if not an array)", max_length=64)
+    axis_labels: tuple[str, ...] = wire_field("the layer's axis labels", max_length=64)
+    visible: bool = wire_field("shown or hidden")
+    colormap: str = wire_field("colormap name ('' if none)", max_length=MAX_NAME)
+    contrast_limits: tuple[float, ...] = wire_field("contrast limits (empty if none)", max_length=2)
+    streamed: bool = wire_field("created by the stream (else the user's own layer)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayersReport(Message):
+    """The viewer's layers, bottom to top, and where its sliders are."""
+
+    TYPE: ClassVar[str] = "layers_report"
+    PORT: ClassVar[str] = "reply"
+    layers: tuple[LayerInfo, ...] = wire_field("every layer, bottom first", max_length=65536)
+    axis_labels: tuple[str, ...] = wire_field("the sliders' labels (dims)", max_length=64)
+    current_step: tuple[int, ...] = wire_field("the sliders' positions", max_length=64)
+    caption: str = wire_field(
+        "the current slice's component values, e.g. 'Well A01 | Channel DAPI'",
+        max_length=MAX_TEXT,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,8 +4,9 @@ Each message is one JSON object (the first ZeroMQ frame) with ``type`` and ``v``
 protocol version) next to the fields below; a batch's inline pixels follow as raw frames.
 Data port (PUB -> SUB): ``batch``, ``probe``. Control port (REQ -> ROUTER, one request, one
 reply): ``ping``/``pong``, ``attach``/``attached``, ``detach``, ``sync``/``synced``,
-``status``/``status_report``, ``clear``, ``shutdown``, ``snapshot``/``snapshot_reply``, and
-the generic replies ``ok`` and ``error``. ``docs/protocol.md`` explains each one.
+``status``/``status_report``, ``clear``, ``shutdown``, ``snapshot``/``snapshot_reply``,
+``layers``/``layers_report``, and the generic replies ``ok`` and ``error``.
+``docs/protocol.md`` explains each one.
 """
 
 # wire_field() returns a dataclasses.field(); RUF009 does not know that.
@@ -315,3 +316,11 @@ class Snapshot(Message):
     TYPE: ClassVar[str] = "snapshot"
     PORT: ClassVar[str] = "request"
     canvas_only: bool = wire_field("the canvas alone, or the whole window", default=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayersRequest(Message):
+    """The layers a viewer shows: names, shapes, axis labels, user-visible settings."""
+
+    TYPE: ClassVar[str] = "layers"
+    PORT: ClassVar[str] = "request"

@@ -1,0 +1,216 @@
+"""``platestream viewer start | list | status | stop | kill | snapshot | clear``.
+
+Every command names a viewer by its data port (the control port is that + 1000). Nothing
+that does not prove to be a platestream viewer is ever stopped or killed. Qt is imported
+only by ``start`` (in the viewer process itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+GREEN, RED, RESET = "\033[32m", "\033[31m", "\033[0m"
+
+
+def _fail(message: str) -> int:
+    print(f"platestream viewer: {message}", file=sys.stderr)
+    return 1
+
+
+def _port_range(text: str) -> range:
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PORT or FIRST-LAST, got {text!r}") from None
+    if not 1 <= low <= high <= 64535 or high - low > 10000:
+        raise argparse.ArgumentTypeError(f"bad port range {text!r}")
+    return range(low, high + 1)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    if not args.detach:  # this process becomes the viewer
+        from platestream.viewer.app import main
+
+        argv = ["--port", str(args.port), "--title", args.title, "--host", args.host]
+        return main(argv + (["--keys", str(args.keys)] if args.keys else []))
+    from platestream.config import NapariStreamingConfig
+    from platestream.viewer.manager import NapariStreamVisualizer
+
+    config = NapariStreamingConfig(napari_port=args.port)
+    visualizer = NapariStreamVisualizer(
+        config, title=args.title, persistent=True, on_conflict=args.on_conflict
+    )
+    visualizer.start_viewer(async_mode=False)
+    if visualizer.pong is None:
+        return _fail(visualizer.error or "the viewer did not start")
+    pong = visualizer.pong
+    print(f"viewer on port {visualizer.port} (control {visualizer.port + 1000}), pid {pong.pid}")
+    return 0
+
+
+def _row(port: int, host: str) -> dict[str, Any] | None:
+    from platestream.viewer.ports import listening, ping
+    from platestream.viewer.procs import ViewerProcess, alive, is_viewer
+    from platestream.viewer.records import read_record
+
+    record = read_record(port)
+    if record is None and not listening(port + 1000, host):
+        return None
+    pong = ping(host, port, 0.5)
+    if pong is not None:
+        state = pong.state
+        row = {
+            "port": port,
+            "pid": pong.pid,
+            "title": state.display.title,
+            "status": "green",
+            "queue": state.queue_depth,
+            "producers": state.producers,
+            "received": state.received,
+            "displayed": state.display.displayed,
+            "dropped": state.dropped,
+        }
+    elif record is not None:
+        hung = is_viewer(ViewerProcess(record.pid, port, record.started_at))
+        note = "not answering" if hung else ("dead" if not alive(record.pid) else "gone")
+        row = {"port": port, "pid": record.pid, "title": record.title, "status": "red"}
+        row["note"] = note
+    else:
+        return None  # another program: not ours to list
+    return row
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = [row for port in args.ports if (row := _row(port, args.host))]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print(f"no platestream viewer on ports {args.ports.start}-{args.ports.stop - 1}")
+        return 0
+    color = sys.stdout.isatty()
+    header = f"{'port':>5}  {'pid':>7}  {'status':<6}  {'queue':>5}  {'recv':>7}  "
+    print(header + f"{'shown':>7}  {'drop':>5}  title")
+    for row in rows:
+        status = row["status"]
+        shown = f"{GREEN if status == 'green' else RED}{status}{RESET}" if color else status
+        counts = "  ".join(
+            f"{row.get(k, '-')!s:>{w}}"
+            for k, w in (("queue", 5), ("received", 7), ("displayed", 7), ("dropped", 5))
+        )
+        note = f" ({row['note']})" if "note" in row else ""
+        print(f"{row['port']:>5}  {row['pid']:>7}  {shown:<6}  {counts}  {row['title']}{note}")
+    return 0
+
+
+def _request(args: argparse.Namespace, message: Any, timeout_s: float = 5.0) -> Any:
+    from platestream.backend import ControlTimeout, request_once
+    from platestream.schemas import Error
+
+    try:
+        reply = request_once(args.host, args.port, message, timeout_s=timeout_s)
+    except ControlTimeout:
+        return None
+    if isinstance(reply.message, Error):
+        raise RuntimeError(reply.message.message)
+    return reply
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from platestream.schemas import StatusRequest, unstructure
+
+    reply = _request(args, StatusRequest())
+    if reply is None:
+        return _fail(f"no viewer answers on port {args.port}")
+    print(json.dumps(unstructure(reply.message), indent=2))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from platestream.viewer.manager import stop_viewer
+
+    if stop_viewer(args.host, args.port, args.timeout):
+        print(f"no viewer on port {args.port} any more")
+        return 0
+    return _fail(f"port {args.port}: not a platestream viewer, or it would not stop")
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from platestream.viewer import procs
+    from platestream.viewer.ports import Holder, inspect
+
+    state = inspect(args.port, args.host)
+    if state.holder in (Holder.FREE, Holder.FOREIGN) or state.process is None:
+        return _fail(f"no platestream viewer on port {args.port}; nothing killed")
+    if not procs.kill(state.process):
+        return _fail(f"pid {state.process.pid} is not the viewer any more, or survived")
+    print(f"killed viewer pid {state.process.pid} on port {args.port}")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from platestream.schemas import Snapshot
+
+    reply = _request(args, Snapshot(canvas_only=not args.window), timeout_s=30.0)
+    if reply is None or len(reply.frames) != 1:
+        return _fail(f"no snapshot from port {args.port}")
+    args.file.write_bytes(reply.frames[0])
+    print(f"{args.file}: {len(reply.frames[0])} bytes")
+    return 0
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    from platestream.schemas import Clear
+
+    if _request(args, Clear(), timeout_s=10.0) is None:
+        return _fail(f"no viewer answers on port {args.port}")
+    print(f"cleared the viewer on port {args.port}")
+    return 0
+
+
+def register(groups: Any) -> None:
+    viewer = groups.add_parser("viewer", help="start, list and control napari viewers")
+    viewer.add_argument("--host", default="127.0.0.1", help="the viewers' host")
+    commands = viewer.add_subparsers(dest="viewer_command", metavar="ACTION")
+    commands.required = True
+
+    start = commands.add_parser("start", help="run a viewer (here, or detached with --detach)")
+    start.add_argument("--port", type=int, default=5555, help="data port (control: +1000)")
+    start.add_argument("--title", default="platestream")
+    start.add_argument("--detach", action="store_true", help="in the background; outlives us")
+    start.add_argument("--keys", type=Path, help="require CURVE with these keys (remote use)")
+    start.add_argument(
+        "--on-conflict",
+        choices=("next", "fail"),
+        default="fail",
+        help="if the port is another program's: try the next one, or fail (default)",
+    )
+    start.set_defaults(func=cmd_start)
+
+    listing = commands.add_parser("list", help="viewers on a range of ports, green or red")
+    listing.add_argument("--ports", type=_port_range, default=_port_range("5555-5575"))
+    listing.add_argument("--json", action="store_true", help="one JSON list")
+    listing.set_defaults(func=cmd_list)
+
+    for name, func, text in (
+        ("status", cmd_status, "every counter of a viewer, as JSON"),
+        ("stop", cmd_stop, "shut a viewer down (gracefully, then by its verified pid)"),
+        ("kill", cmd_kill, "SIGKILL a viewer, after checking the pid is that viewer"),
+        ("clear", cmd_clear, "remove every streamed layer"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("port", type=int)
+        if name == "stop":
+            command.add_argument("--timeout", type=float, default=5.0)
+        command.set_defaults(func=func)
+
+    snapshot = commands.add_parser("snapshot", help="save a PNG of what the viewer shows")
+    snapshot.add_argument("port", type=int)
+    snapshot.add_argument("file", type=Path)
+    snapshot.add_argument("--window", action="store_true", help="the whole window")
+    snapshot.set_defaults(func=cmd_snapshot)

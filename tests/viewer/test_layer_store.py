@@ -1,0 +1,206 @@
+"""The Qt-free core: plan operations -> numpy arrays (against the reference replay)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from platestream.backend import ReceivedImage
+from platestream.layering import ImageItem, LayerKind, PlanState, update
+from platestream.viewer.growable import GrowableArray
+from platestream.viewer.plans import Plans
+from platestream.viewer.store import estimate_contrast
+from tests.layering.layering_helpers import config, image
+from tests.layering.layering_replay import Replay
+
+STEPS = [(0, "raw"), (1, "blur")]
+WELLS = ["A01", "A02", "B10", None]
+CHANNELS = ["DAPI", 2]
+SITES = [1, 2, None]
+KINDS = [LayerKind.IMAGE, LayerKind.IMAGE, LayerKind.LABELS, LayerKind.POINTS]
+SHAPES = [(6, 6), (4, 8)]
+
+
+def pixels_for(item: ImageItem) -> np.ndarray[Any, Any]:
+    """The replay's convention: every pixel is the item's id (points: one point, id, id)."""
+    ident = int(item.extra["id"])
+    if item.kind in (LayerKind.POINTS, LayerKind.SHAPES):
+        return np.array([[ident, ident]], dtype=float)
+    return np.full(item.shape, ident, dtype=item.dtype)
+
+
+def received(items: list[ImageItem]) -> list[ReceivedImage]:
+    return [ReceivedImage(item, pixels_for(item)) for item in items]
+
+
+@st.composite
+def plates(draw: st.DrawFn) -> list[ImageItem]:
+    keys = st.tuples(
+        st.sampled_from(STEPS),
+        st.sampled_from(WELLS),
+        st.sampled_from(CHANNELS),
+        st.sampled_from(SITES),
+        st.sampled_from(KINDS),
+    )
+    chosen = draw(st.lists(keys, min_size=1, max_size=30, unique=True))
+    items = []
+    for number, (step, well, channel, site, kind) in enumerate(chosen, start=1):
+        shape = draw(st.sampled_from(SHAPES))
+        dtype = draw(st.sampled_from(["uint8", "uint16"]))
+        values = {"well": well, "channel": channel, "site": site}
+        items.append(image(step, shape, dtype, kind, number, **values))
+    return items
+
+
+def assert_same_as_replay(plans: Plans, replay: Replay) -> None:
+    assert set(plans.store.layers) == set(replay.layers)
+    for name, reference in replay.layers.items():
+        stored = plans.store.layers[name]
+        if reference.data is not None:
+            assert stored.array is not None
+            np.testing.assert_array_equal(stored.array.view, reference.data)
+            assert stored.array.view.dtype == reference.data.dtype
+        else:
+            shown = {index: int(payload[0, 0]) for index, payload in stored.planes.items()}
+            assert shown == reference.points
+            assert stored.sizes == list(reference.sizes)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    items=plates(),
+    cuts=st.lists(st.integers(0, 30), max_size=5),
+    modes=st.fixed_dictionaries(
+        {f"{c}_mode": st.sampled_from(["slice", "stack"]) for c in ("well", "channel", "site")}
+    ),
+    handling=st.sampled_from(["separate_layers", "pad_to_max"]),
+)
+def test_store_shows_what_the_reference_replay_shows(
+    items: list[ImageItem], cuts: list[int], modes: dict[str, str], handling: str
+) -> None:
+    display = config(variable_size_handling=handling, **modes)
+    plans, replay = Plans(), Replay()
+    state = PlanState.empty(display)
+    bounds = [0, *sorted(set(cuts)), len(items)]
+    for start, stop in itertools.pairwise(bounds):
+        batch = items[start:stop]
+        if not batch:
+            continue
+        plans.add(display, received(batch))
+        result = update(state, batch)
+        replay.apply(result.ops)
+        state = result.state
+    assert_same_as_replay(plans, replay)
+
+
+def test_growable_array_inserts_like_numpy_insert() -> None:
+    rng = np.random.default_rng(1)
+    grown = GrowableArray((1, 2), (3, 3), np.uint16)
+    reference = np.zeros((1, 2, 3, 3), np.uint16)
+    for step in range(40):
+        axis = int(rng.integers(0, 2))
+        index = int(rng.integers(0, reference.shape[axis] + 1))
+        grown.insert(axis, index)
+        reference = np.insert(reference, index, 0, axis=axis)
+        value = step + 1
+        where = tuple(int(rng.integers(0, n)) for n in reference.shape[:2])
+        grown.view[where] = value
+        reference[where] = value
+        np.testing.assert_array_equal(grown.view, reference)
+    assert grown.buffer.shape[0] >= reference.shape[0]
+
+
+def test_growing_a_plate_well_by_well_copies_far_less_than_np_insert() -> None:
+    grown = GrowableArray((0, 1), (4, 4), np.uint8)
+    buffers = set()
+    for _ in range(96):
+        grown.insert(0, grown.sizes[0])
+        buffers.add(id(grown.buffer))
+    assert len(buffers) <= 8  # doubling: log2(96) reallocations, not 96
+
+
+def test_live_stream_overwrites_one_plane_in_place() -> None:
+    display = config()
+    plans = Plans()
+    item = image((0, "raw"), (8, 8), "uint16", well="A01", channel=1, site=1)
+    plans.add(display, [ReceivedImage(item, np.full((8, 8), 5, np.uint16))])
+    stored = next(iter(plans.store.layers.values()))
+    assert stored.array is not None
+    array = stored.array.view
+    first = plans.store.take_changes()
+    assert first.created == [stored.name] and first.images == 1
+    for frame in range(50):
+        frame_item = image((0, "raw"), (8, 8), "uint16", well="A01", channel=1, site=1)
+        plans.add(display, [ReceivedImage(frame_item, np.full((8, 8), frame, np.uint16))])
+    changes = plans.store.take_changes()
+    assert stored.array.view is array  # the same array napari holds: no growth, no copy
+    assert changes.written == {stored.name} and not changes.reshaped and not changes.created
+    assert changes.images == 50
+    assert int(array[0, 0, 0, 0]) == 49
+
+
+def test_contrast_comes_from_the_first_plane_only() -> None:
+    display = config()
+    plans = Plans()
+    first = np.zeros((8, 8), np.uint16)
+    first[2:4, 2:4] = 900
+    item = image((0, "raw"), (8, 8), "uint16", well="A01", channel=1)
+    plans.add(display, [ReceivedImage(item, first)])
+    later = image((0, "raw"), (8, 8), "uint16", well="A02", channel=1)
+    plans.add(display, [ReceivedImage(later, np.full((8, 8), 60000, np.uint16))])
+    stored = next(iter(plans.store.layers.values()))
+    assert stored.contrast == (0.0, 900.0)
+    assert estimate_contrast(np.full((2, 2), 7.0)) == (7.0, 8.0)
+    assert estimate_contrast(np.array([np.nan, 1.0, 3.0])) == (1.0, 3.0)
+
+
+def test_two_display_configs_naming_one_layer_get_separate_layers() -> None:
+    plans = Plans()
+    gray, green = config(colormap="gray"), config(colormap="green")
+    item = image((0, "raw"), (4, 4), "uint8", well="A01", channel=1)
+    plans.add(gray, [ReceivedImage(item, np.full((4, 4), 1, np.uint8))])
+    twin = image((0, "raw"), (4, 4), "uint8", well="A01", channel=1)
+    plans.add(green, [ReceivedImage(twin, np.full((4, 4), 2, np.uint8))])
+    names = sorted(plans.store.layers)
+    assert names == ["Step_00_raw_Channel_1", "Step_00_raw_Channel_1 (2)"]
+    assert plans.store.layers[names[0]].colormap == "gray"
+    assert plans.store.layers[names[1]].colormap == "green"
+    assert int(plans.store.layers[names[1]].napari_data().max()) == 2
+    assert int(plans.store.layers[names[0]].napari_data().max()) == 1
+
+
+def test_describe_names_the_slice_in_registry_order() -> None:
+    plans = Plans()
+    items = [
+        image((2, "blur"), (4, 4), "uint8", well=w, channel="DAPI", site=s)
+        for w in ("A01", "B02")
+        for s in (1, 2)
+    ]
+    plans.add(config(), received(items))
+    (name,) = plans.store.layers
+    assert plans.describe(name, (1, 0)) == "Step 02_blur | Well B02 | Channel DAPI | Site 001"
+    assert plans.describe("nope", (0,)) == ""
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_runs_from_extra_and_replace_layers(replace: bool) -> None:
+    display = config(replace_layers=replace)
+    plans = Plans()
+
+    def item(well: str, run: int) -> ImageItem:
+        return ImageItem(
+            {"well": well, "channel": 1}, 0, "raw", (2, 2), "uint8", extra={"run": run}
+        )
+
+    plans.add(
+        display, [ReceivedImage(item(w, 1), np.full((2, 2), 1, np.uint8)) for w in ("A01", "A02")]
+    )
+    plans.add(display, [ReceivedImage(item("A01", 2), np.full((2, 2), 2, np.uint8))])
+    (stored,) = plans.store.layers.values()
+    shown = [int(stored.napari_data()[w].max()) for w in range(2)]
+    assert shown == ([2, 0] if replace else [2, 1])

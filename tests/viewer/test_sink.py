@@ -1,0 +1,196 @@
+"""The napari-facing half, without a GUI: a spec'd fake viewer and napari's Qt-free model."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+import napari
+import numpy as np
+import pytest
+from napari.components import ViewerModel
+
+from platestream.backend import ReceivedImage
+from platestream.layering import CreateLayer, ImageItem, LayerKind, PlanState, update
+from platestream.viewer.plans import Plans
+from platestream.viewer.sink import PLACEHOLDER_CONTRAST, NapariSink
+from tests.layering.layering_helpers import config, image
+
+
+def frame(well: str, value: int, site: int = 1, channel: Any = 1, shape=(8, 8)) -> ReceivedImage:
+    item = image((0, "raw"), shape, "uint16", well=well, channel=channel, site=site)
+    return ReceivedImage(item, np.full(shape, value, np.uint16))
+
+
+@pytest.fixture
+def fake() -> Any:
+    """A spec'd napari.Viewer: any call napari does not have fails the test."""
+    viewer = mock.create_autospec(napari.Viewer, instance=True)
+    # pydantic fields are not class attributes, so autospec cannot see them: plain stand-ins
+    viewer.layers = mock.MagicMock()
+    viewer.layers.__contains__.return_value = True
+    viewer.dims = SimpleNamespace(ndim=4, axis_labels=("0", "1", "2", "3"))
+
+    def add_image(data: Any, **kwargs: Any) -> Any:
+        layer = mock.create_autospec(napari.layers.Image, instance=True)
+        layer.contrast_limits = kwargs["contrast_limits"]
+        layer.contrast_limits_range = (0, 1)
+        return layer
+
+    viewer.add_image.side_effect = add_image
+    return viewer
+
+
+def test_a_layer_is_created_once_and_updated_in_place(fake: Any) -> None:
+    plans = Plans()
+    sink = NapariSink(fake, plans)
+    plans.add(config(), [frame("A01", 100)])
+    sink.flush()
+    assert fake.add_image.call_count == 1
+    kwargs = fake.add_image.call_args.kwargs
+    assert kwargs["name"] == "Step_00_raw_Channel_1"
+    assert kwargs["colormap"] == "gray"
+    assert kwargs["contrast_limits"] == (100.0, 101.0)
+    layer = fake.add_image.return_value if False else next(iter(sink.layers.values()))
+    assert layer.axis_labels == ("Well", "Site", "Y", "X")
+    assert fake.dims.axis_labels == ("Well", "Site", "Y", "X")
+    for value in range(20):  # a live stream of one plane: refresh only
+        plans.add(config(), [frame("A01", value)])
+        sink.flush()
+    assert fake.add_image.call_count == 1
+    assert layer.refresh.call_count == 20
+    assert layer.contrast_limits == (100.0, 101.0)  # never set again
+
+
+def test_data_is_assigned_only_when_the_shape_grows(fake: Any) -> None:
+    plans = Plans()
+    sink = NapariSink(fake, plans)
+    plans.add(config(), [frame("A01", 1)])
+    sink.flush()
+    layer = next(iter(sink.layers.values()))
+    assigned = []
+    type(layer).data = mock.PropertyMock(side_effect=assigned.append)
+    plans.add(config(), [frame("A02", 2), frame("A03", 3)])  # two new wells, one frame
+    sink.flush()
+    assert len(assigned) == 1 and assigned[0].shape == (3, 1, 8, 8)
+    assert layer.refresh.call_count == 0
+    plans.add(config(), [frame("A02", 5)])
+    sink.flush()
+    assert len(assigned) == 1 and layer.refresh.call_count == 1
+    assert fake.add_image.call_count == 1
+
+
+def test_nothing_new_means_no_napari_call(fake: Any) -> None:
+    sink = NapariSink(fake, Plans(), check_thread=mock.Mock(side_effect=AssertionError))
+    sink.flush()  # no changes: not even the thread check runs
+    fake.add_image.assert_not_called()
+
+
+def test_apply_path_checks_the_thread(fake: Any) -> None:
+    check = mock.Mock()
+    plans = Plans()
+    sink = NapariSink(fake, plans, check_thread=check)
+    plans.add(config(), [frame("A01", 1)])
+    sink.flush()
+    check.assert_called_once()
+
+
+def test_user_changes_survive_streaming_on_a_real_viewer_model() -> None:
+    viewer = ViewerModel()
+    plans = Plans()
+    sink = NapariSink(viewer, plans)
+    plans.add(config(), [frame("A01", 10, channel="DAPI"), frame("A01", 20, channel="GFP")])
+    sink.flush()
+    dapi, gfp = viewer.layers["Step_00_raw_Channel_DAPI"], viewer.layers["Step_00_raw_Channel_GFP"]
+    dapi.contrast_limits = (3, 7)
+    dapi.colormap = "magenta"
+    gfp.visible = False
+    viewer.layers.move(viewer.layers.index(gfp), 0)
+    order = [layer.name for layer in viewer.layers]
+    wells = [frame(w, 50, channel=c) for w in ("B01", "A02", "C07") for c in ("DAPI", "GFP")]
+    plans.add(config(), wells)  # the stack grows (inserted wells): layer.data replaced
+    sink.flush()
+    plans.add(config(), [frame("A01", 99, channel="DAPI")])
+    sink.flush()
+    assert viewer.layers["Step_00_raw_Channel_DAPI"] is dapi
+    assert tuple(dapi.contrast_limits) == (3, 7)
+    assert dapi.colormap.name == "magenta"
+    assert not gfp.visible
+    assert [layer.name for layer in viewer.layers] == order
+    assert dapi.data.shape == (4, 1, 8, 8)
+    assert int(dapi.data[0, 0].max()) == 99 and int(dapi.data[1, 0].max()) == 50
+    assert viewer.dims.axis_labels == ("Well", "Site", "Y", "X")
+
+
+@pytest.mark.parametrize("user_first", [False, True])
+def test_first_contrast_waits_for_data_but_respects_the_user(user_first: bool) -> None:
+    viewer = ViewerModel()
+    plans = Plans()
+    sink = NapariSink(viewer, plans)
+    item = image((0, "raw"), (4, 4), "uint16", well="A01", channel=1)
+    ops = update(PlanState.empty(config()), [item]).ops
+    creates = [op for op in ops if isinstance(op, CreateLayer)]
+    plans.store.apply(creates, lambda _: None)  # a layer shown before any plane arrived
+    sink.flush()
+    layer = viewer.layers[creates[0].name]
+    assert tuple(layer.contrast_limits) == PLACEHOLDER_CONTRAST
+    if user_first:
+        layer.contrast_limits = (0, 0.5)
+    writes = [op for op in ops if not isinstance(op, CreateLayer)]
+    plans.store.apply(writes, lambda _: np.full((4, 4), 300, np.uint16))
+    sink.flush()
+    assert tuple(layer.contrast_limits) == ((0, 0.5) if user_first else (300, 301))
+    plans.store.apply(writes, lambda _: np.full((4, 4), 9000, np.uint16))
+    sink.flush()
+    assert tuple(layer.contrast_limits) == ((0, 0.5) if user_first else (300, 301))
+
+
+def test_points_and_shapes_layers() -> None:
+    viewer = ViewerModel()
+    plans = Plans()
+    sink = NapariSink(viewer, plans)
+    pts = ImageItem(
+        {"well": "A01", "channel": 1}, 0, "raw", (2, 2), "float64", kind=LayerKind.POINTS
+    )
+    shp = ImageItem(
+        {"well": "A02", "channel": 1}, 0, "raw", (4, 2), "float64", kind=LayerKind.SHAPES
+    )
+    square = np.array([[0, 0], [0, 3], [3, 3], [3, 0]], float)
+    plans.add(
+        config(),
+        [
+            ReceivedImage(pts, np.array([[1.0, 2.0], [3.0, 4.0]])),
+            ReceivedImage(shp, square),
+        ],
+    )
+    sink.flush()
+    points = viewer.layers["Step_00_raw_Channel_1_Points"]
+    shapes = viewer.layers["Step_00_raw_Channel_1_Shapes"]
+    assert points.data.shape == (2, 3)  # well axis + (y, x)
+    np.testing.assert_array_equal(points.data[:, 0], [0, 0])
+    assert len(shapes.data) == 1 and shapes.data[0][0, 0] == 1  # at well index 1 (A02)
+    assert shapes.shape_type == ["polygon"]
+    more = ImageItem(
+        {"well": "A01", "channel": 1}, 0, "raw", (1, 2), "float64", kind=LayerKind.POINTS
+    )
+    plans.add(config(), [ReceivedImage(more, np.array([[5.0, 5.0]]))])  # replaces A01's points
+    sink.flush()
+    assert viewer.layers["Step_00_raw_Channel_1_Points"] is points
+    assert points.data.shape == (1, 3)
+
+
+def test_clear_removes_only_streamed_layers() -> None:
+    viewer = ViewerModel()
+    mine = viewer.add_image(np.zeros((4, 4)), name="mine")
+    plans = Plans()
+    sink = NapariSink(viewer, plans)
+    plans.add(config(), [frame("A01", 1), frame("A02", 2, channel=2)])
+    sink.flush()
+    assert len(viewer.layers) == 3
+    sink.clear()
+    assert list(viewer.layers) == [mine]
+    assert not plans.store.layers
+    plans.add(config(), [frame("A01", 1)])  # a fresh start after clear
+    sink.flush()
+    assert len(viewer.layers) == 2

@@ -1,0 +1,104 @@
+"""The viewer's Qt side in the test process: user changes, the GUI thread, the window."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from platestream.backend import NapariStreamingBackend, Receiver, ReceiverOptions
+from platestream.config import resolve_current
+from platestream.viewer import app
+from platestream.viewer.ports import bindable
+from platestream.viewer.records import read_record
+
+from .conftest import GUI
+from .streaming import config, plate
+
+pytestmark = [pytest.mark.gui, GUI, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def wired(make_napari_viewer: Callable[..., Any]) -> Any:
+    viewer = make_napari_viewer()
+    receiver = Receiver(ReceiverOptions(port=0)).start()
+    pump, _caption = app._assemble(viewer, receiver, "in process")
+    backend = NapariStreamingBackend(resolve_current(config(receiver.data_port)).value)
+    yield viewer, pump, backend
+    backend.close()
+    pump.close()
+    receiver.close()
+
+
+def test_user_changes_survive_more_data_and_layers_stay_on_the_gui_thread(
+    wired: Any, qtbot: Any
+) -> None:
+    viewer, pump, backend = wired
+    backend.save_batch(*plate([(0, "raw")], ["A01"], [1, 2], [1]))
+    qtbot.waitUntil(lambda: pump.figures.displayed == 2, timeout=20000)
+    one, two = (pump.sink.layers[f"Step_00_raw_Channel_{c}"] for c in (1, 2))
+    one.contrast_limits = (5, 50)
+    one.colormap = "cyan"
+    two.visible = False
+    viewer.layers.move(viewer.layers.index(two), 0)
+    order = [layer.name for layer in viewer.layers]
+
+    backend.save_batch(*plate([(0, "raw")], ["A02", "A01"], [1, 2], [1, 2]))  # grows
+    qtbot.waitUntil(lambda: pump.figures.displayed == 10, timeout=20000)
+    assert pump.sink.layers["Step_00_raw_Channel_1"] is one
+    assert tuple(one.contrast_limits) == (5, 50)
+    assert one.colormap.name == "cyan"
+    assert not two.visible
+    assert [layer.name for layer in viewer.layers] == order
+    assert one.data.shape == (2, 2, 64, 64)
+    assert viewer.dims.axis_labels == ("Well", "Site", "Y", "X")
+
+    errors: list[BaseException] = []
+
+    def from_a_worker() -> None:
+        try:
+            pump.apply()
+        except BaseException as err:
+            errors.append(err)
+
+    worker = threading.Thread(target=from_a_worker)
+    worker.start()
+    worker.join(10)
+    assert errors and isinstance(errors[0], RuntimeError)
+
+
+def test_a_live_stream_of_one_plane_keeps_one_array(wired: Any, qtbot: Any) -> None:
+    viewer, pump, backend = wired
+    frame = np.zeros((256, 256), np.uint16)
+    _arrays, items = plate([(0, "raw")], ["A01"], [1], [1])
+    for value in range(300):
+        frame[:] = value
+        backend.save_batch([frame], items)
+    qtbot.waitUntil(lambda: pump.receiver.queue.nbytes == 0 and pump.figures.displayed > 0)
+    (layer,) = pump.sink.layers.values()
+    data = layer.data
+    backend.save_batch([frame], items)
+    qtbot.waitUntil(lambda: int(layer.data[0, 0, 0, 0]) == 299, timeout=20000)
+    assert layer.data is data and len(viewer.layers) == 1
+
+
+def test_closing_the_window_ends_the_viewer_cleanly(
+    ports: Callable[[int], int], qtbot: Any
+) -> None:
+    port = ports(1)
+    seen: dict[str, Any] = {}
+
+    def close_soon(viewer: Any) -> None:
+        from qtpy.QtCore import QTimer
+
+        seen["record"] = read_record(port)
+        QTimer.singleShot(0, viewer.window._qt_window.close)
+
+    assert app.main(["--port", str(port), "--title", "closing"], on_ready=close_soon) == 0
+    assert seen["record"] is not None and seen["record"].title == "closing"
+    assert read_record(port) is None
+    assert bindable(port) and bindable(port + 1000)
+    assert not [t for t in threading.enumerate() if t.name.startswith("platestream-receiver")]

@@ -1,0 +1,240 @@
+"""End to end, with real viewer processes under Xvfb: layout, pixels, lifetime, ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from platestream.viewer.manager import NapariStreamVisualizer, PortConflict, stop_viewer
+from platestream.viewer.ports import ping
+from platestream.viewer.procs import wait_exit
+from platestream.viewer.records import read_record
+
+from .conftest import GUI, viewer_pids
+from .streaming import SQUARE, config, layers, plate, png_of, wait_received
+
+pytestmark = [pytest.mark.gui, GUI, pytest.mark.timeout(180)]
+
+STEPS = [(0, "raw"), (1, "blur")]
+
+
+def test_a_streamed_plate_is_laid_out_and_drawn(
+    ports: Callable[[int], int], tmp_path: Path
+) -> None:
+    port = ports(1)
+    colormaps = {"1": "green", "2": "magenta"}
+    with NapariStreamVisualizer(
+        config(port, channel_colormaps=colormaps), title="plate test", persistent=False
+    ) as visualizer:
+        visualizer.start_viewer()  # returns at once; images wait in the queue
+        arrays, items = plate(STEPS, ["A01", "B02"], [1, 2], [1, 2])
+        first = visualizer.save_batch(arrays[:8], items[:8])
+        assert first is None and visualizer.queued == 8
+        assert visualizer.wait_ready(60), visualizer.error
+        assert visualizer.queued == 0
+        visualizer.save_batch(arrays[8:], items[8:])
+        wait_received(visualizer, 16)
+
+        report = layers(port)
+        streamed = {layer.name: layer for layer in report.layers if layer.streamed}
+        assert sorted(streamed) == [
+            f"Step_{i:02d}_{name}_Channel_{c}" for i, name in STEPS for c in (1, 2)
+        ]
+        for layer in streamed.values():
+            assert layer.shape == (2, 2, 64, 64) and layer.dtype == "uint16"
+            assert layer.axis_labels == ("Well", "Site", "Y", "X")
+            assert layer.contrast_limits == (0.0, 1000.0)
+        assert streamed["Step_01_blur_Channel_2"].colormap == "magenta"
+        assert streamed["Step_00_raw_Channel_1"].colormap == "green"
+        assert report.axis_labels == ("Well", "Site", "Y", "X")
+        assert report.caption == "Step 01_blur | Well A01 | Channel 2 | Site 001"
+
+        status = visualizer.status()
+        assert status is not None
+        assert status.state.display.displayed == 16 and status.state.display.layers == 4
+        assert status.state.display.title == "plate test"
+        assert status.dropped == {}
+
+        picture = png_of(visualizer.snapshot(tmp_path / "plate.png"))
+        assert_square_drawn(picture, color=(255, 0, 255))  # the top layer: magenta
+
+
+def assert_square_drawn(rgba: np.ndarray, color: tuple[int, int, int]) -> None:
+    """The image shows as dim ``color``, the square at full ``color``, where it should be."""
+    rgb = rgba[..., :3].astype(int)
+    hue = np.array(color) > 0
+    # magenta-family pixels: the off channels are dark, the on channels equal
+    family = (rgb[..., ~hue] < 40).all(axis=-1) & (rgb[..., hue] > 20).all(axis=-1)
+    bright = family & (rgb[..., hue] > 240).all(axis=-1)
+    assert bright.any(), "no bright square in the snapshot"
+    rows, cols = np.nonzero(family)
+    top, left, height, width = rows.min(), cols.min(), np.ptp(rows) + 1, np.ptp(cols) + 1
+    square_rows, square_cols = np.nonzero(bright)
+    # where the square is, as a fraction of the image's extent on the canvas
+    found = (
+        (square_rows.min() - top) / height,
+        (square_rows.max() + 1 - top) / height,
+        (square_cols.min() - left) / width,
+        (square_cols.max() + 1 - left) / width,
+    )
+    expected = (
+        SQUARE[0].start / 64,
+        SQUARE[0].stop / 64,
+        SQUARE[1].start / 64,
+        SQUARE[1].stop / 64,
+    )
+    assert np.allclose(found, expected, atol=0.03), (found, expected)
+    dim = rgb[family & ~bright][:, hue]
+    assert 20 <= int(np.median(dim)) <= 32  # the background: 100 of (0, 1000) -> ~10 %
+
+
+PRODUCER = textwrap.dedent(
+    """
+    import sys
+    from tests.viewer.streaming import config, plate
+    from platestream.viewer.manager import NapariStreamVisualizer
+    port = int(sys.argv[1])
+    visualizer = NapariStreamVisualizer(config(port), title="persistent", persistent=True)
+    visualizer.start_viewer(async_mode=False)
+    arrays, items = plate([(0, "raw")], ["A01"], [1], [1, 2])
+    report = visualizer.save_batch(arrays, items)
+    assert report is not None and report.sent == 2, report
+    visualizer.close()  # persistent: the viewer stays
+    print(visualizer.pong.pid, flush=True)
+    """
+)
+
+
+def test_a_persistent_viewer_outlives_its_producer_and_serves_the_next_run(
+    ports: Callable[[int], int],
+) -> None:
+    port = ports(1)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", PRODUCER, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    )
+    viewer_pid = int(done.stdout.split()[-1])
+    pong = ping("127.0.0.1", port, 5.0)
+    assert pong is not None and pong.pid == viewer_pid  # the producer is gone, it is not
+    assert os.getsid(viewer_pid) == viewer_pid  # its own session
+    assert read_record(port) is not None
+
+    with NapariStreamVisualizer(config(port), persistent=True) as second:
+        second.start_viewer(async_mode=False)
+        assert second.process is None  # reused, not spawned
+        assert second.pong is not None and second.pong.viewer_id == pong.viewer_id
+        arrays, items = plate([(1, "blur")], ["A01", "A02"], [1], [1])
+        second.save_batch(arrays, items)
+        wait_received(second, 4)
+        names = {layer.name: layer.shape for layer in layers(port).layers}
+        assert names == {
+            "Step_00_raw_Channel_1": (2, 2, 64, 64),  # grew: A02 came with the second run
+            "Step_01_blur_Channel_1": (2, 2, 64, 64),
+        }
+        assert second.stop()
+    assert wait_exit(viewer_pid, 10)
+    assert read_record(port) is None  # removed on a clean exit
+
+
+FOREIGN = textwrap.dedent(
+    """
+    import socket, sys
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", int(sys.argv[1])))
+    server.listen()
+    print("listening", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_a_port_held_by_another_program_is_left_alone(ports: Callable[[int], int]) -> None:
+    port = ports(2)
+    foreign = subprocess.Popen(
+        [sys.executable, "-c", FOREIGN, str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert foreign.stdout is not None and foreign.stdout.readline() == "listening\n"
+        strict = NapariStreamVisualizer(config(port), on_conflict="fail", persistent=False)
+        strict.start_viewer(async_mode=False)
+        assert not strict.wait_ready(0) and strict.error is not None
+        assert PortConflict.__name__ in strict.error
+        assert not stop_viewer("127.0.0.1", port)  # not a viewer: not stopped
+        with NapariStreamVisualizer(config(port), persistent=False) as moved:
+            moved.start_viewer()
+            assert moved.wait_ready(60), moved.error
+            assert moved.port == port + 1
+            assert moved.save_batch(*plate([(0, "raw")], ["A01"], [1], [1])) is not None
+            wait_received(moved, 1)
+        assert foreign.poll() is None  # alive and untouched
+    finally:
+        foreign.kill()
+        foreign.wait(10)
+
+
+def test_killed_and_hung_viewers_are_seen_and_replaced(ports: Callable[[int], int]) -> None:
+    port = ports(1)
+    first = NapariStreamVisualizer(config(port), persistent=True)
+    first.start_viewer(async_mode=False)
+    assert first.pong is not None
+    os.kill(first.pong.pid, signal.SIGKILL)
+    assert wait_exit(first.pong.pid, 10)
+    assert first.process is not None and first.process.wait(10) == -signal.SIGKILL
+    assert list_ports(port) == [("red", first.pong.pid)]
+
+    second = NapariStreamVisualizer(config(port), persistent=True)
+    second.start_viewer(async_mode=False)
+    assert second.wait_ready(0), second.error
+    assert second.pong is not None and second.pong.viewer_id != first.pong.viewer_id
+    assert list_ports(port) == [("green", second.pong.pid)]
+
+    os.kill(second.pong.pid, signal.SIGSTOP)  # hung: holds its ports, answers nothing
+    third = NapariStreamVisualizer(config(port), persistent=True, quit_timeout_s=1.0)
+    third.start_viewer(async_mode=False)
+    assert third.wait_ready(0), third.error
+    assert third.pong is not None and third.pong.pid != second.pong.pid
+    assert second.process is not None and second.process.wait(10) == -signal.SIGKILL
+    assert viewer_pids(port) == [third.pong.pid]
+    assert third.stop()
+    assert list_ports(port) == []
+
+
+def list_ports(port: int) -> list[tuple[str, int]]:
+    import json
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "platestream",
+            "viewer",
+            "list",
+            "--ports",
+            f"{port}-{port}",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=True,
+    )
+    return [(row["status"], row["pid"]) for row in json.loads(done.stdout)]
