@@ -1,0 +1,219 @@
+"""``platestream run PIPELINE.toml --plate DIR`` and ``platestream demo``.
+
+Both start the viewers the pipeline streams to (in the background: the pipeline does not
+wait for napari to start, its workers wait at most a budget for each viewer's handshake),
+run the pipeline over the plate with a progress line, print a summary, and exit non-zero if
+a well failed. Without a display the viewer runs on a private Xvfb; the demo then writes a
+snapshot PNG and stops the viewer, since nobody could look at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEMO_DIR = Path("platestream-demo")
+
+
+@dataclass
+class Session:
+    """The viewers (and private X server) a run started, to snapshot and stop afterwards."""
+
+    viewers: list[Any] = field(default_factory=list)
+    xserver: Any = None
+    shown_before: dict[int, int] = field(default_factory=dict)  # port -> images displayed
+
+    def stop(self) -> None:
+        for viewer in self.viewers:
+            viewer.stop()
+        if self.xserver is not None:
+            self.xserver.stop()
+
+
+def start_viewers(configs: list[Any], title: str, headless_ok: bool, keep: bool) -> Session:
+    """``keep``: the viewers (and their X server) outlive this command."""
+    # Start (or reuse) a viewer per config, on a private Xvfb when there is no display.
+    import os
+
+    from platestream.backend.security import is_local
+    from platestream.viewer.manager import NapariStreamVisualizer
+
+    from .headless import needs_display, start_xvfb
+
+    session = Session()
+    local = [c for c in configs if is_local(c.napari_host)]
+    if local and needs_display():
+        if not headless_ok:
+            raise SystemExit("no display: set DISPLAY, or run with --headless")
+        session.xserver = start_xvfb(detach=keep)
+        os.environ["DISPLAY"] = session.xserver.display
+    for config in local:
+        # the pipeline streams to the configured port, so a port held by another program
+        # is an error here, not a reason to move
+        viewer = NapariStreamVisualizer(
+            config, title=title, persistent=keep and config.persistent, on_conflict="fail"
+        )
+        status = viewer.status(timeout_s=1.0)  # a viewer already there: what it showed so far
+        session.shown_before[viewer.port] = status.state.display.displayed if status else 0
+        viewer.start_viewer(async_mode=True)
+        session.viewers.append(viewer)
+    return session
+
+
+def wait_displayed(viewer: Any, expected: int, timeout_s: float) -> bool:
+    """Wait until the viewer has shown ``expected`` images in all and its queue is empty.
+
+    The viewer reports counters, not events, so this asks again every 100 ms until the
+    deadline; it is the end of a run, not a hot path.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = viewer.status(timeout_s=2.0)
+        if status is not None:
+            state = status.state
+            if state.display.displayed >= expected and state.queue_depth == 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
+    from platestream.pipeline.model import pipeline_streams
+    from platestream.pipeline.plate import read_plate
+    from platestream.pipeline.progress import Progress, summary
+    from platestream.pipeline.runner import RunOptions, run_pipeline, viewer_configs, well_tasks
+
+    from .headless import needs_display
+
+    pipeline.check_functions()
+    plate = read_plate(plate_dir)
+    configs = viewer_configs(pipeline_streams(pipeline)) if not args.no_stream else []
+    keep = args.keep if args.keep is not None else not needs_display()
+    session = Session()
+    if configs and not args.no_viewer:
+        session = start_viewers(configs, f"platestream: {pipeline.name}", True, keep)
+    try:
+        wells = len(well_tasks(plate, pipeline, [], RunOptions()))
+        progress = Progress(wells)
+        options = RunOptions(
+            workers=args.workers or 0,
+            output_dir=str(args.output or ""),
+            stream=not args.no_stream,
+            connect_timeout_s=60.0 if session.viewers else 0.0,
+        )
+        result = run_pipeline(pipeline, plate, options, on_result=progress.update)
+        print(summary(result.wells, result.elapsed_s))
+        for failure in result.failures:
+            print(failure.details, file=sys.stderr)
+        _finish(session, args, result.streamed, keep)
+    finally:
+        if not keep:
+            session.stop()
+    return result.exit_code
+
+
+def _finish(session: Session, args: argparse.Namespace, streamed: int, keep: bool) -> None:
+    snapshot = args.snapshot
+    for index, viewer in enumerate(session.viewers):
+        if not viewer.wait_ready(120.0):
+            print(f"viewer on port {viewer.port}: {viewer.error or 'not ready'}", file=sys.stderr)
+            continue
+        expected = session.shown_before.get(viewer.port, 0) + streamed
+        if not wait_displayed(viewer, expected, timeout_s=120.0):
+            print(
+                f"viewer on port {viewer.port}: not everything was displayed in time",
+                file=sys.stderr,
+            )
+        if snapshot:
+            path = Path(snapshot)
+            if index:
+                path = path.with_name(f"{path.stem}_{viewer.port}{path.suffix}")
+            viewer.snapshot(path)
+            print(f"snapshot of the viewer on port {viewer.port}: {path}")
+    if session.viewers and keep:
+        ports = ", ".join(str(v.port) for v in session.viewers)
+        print(f"the viewer stays open (port {ports}); stop it with: platestream viewer stop PORT")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from platestream.config import ConfigError
+    from platestream.pipeline.model import load_pipeline_file
+
+    try:
+        pipeline = load_pipeline_file(args.pipeline)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    return execute(pipeline, Path(args.plate), args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from platestream.pipeline.demo import DEMO_PLATE, demo_pipeline
+    from platestream.pipeline.synthetic import SyntheticPlate, write_plate
+
+    out = Path(args.out)
+    plate = SyntheticPlate(
+        name=DEMO_PLATE.name,
+        rows=args.rows,
+        columns=args.columns,
+        sites=args.sites,
+        size=args.size,
+    )
+    plate_dir = out / "plate"
+    print(
+        f"writing a synthetic plate: {len(plate.wells)} wells x {len(plate.channels)} "
+        f"channels ({', '.join(plate.channels)}) x {plate.sites} sites, {plate.size}x{plate.size}"
+    )
+    write_plate(plate, plate_dir)
+    args.output = args.output or out / "outputs"
+    args.snapshot = args.snapshot or out / "snapshot.png"
+    status = execute(demo_pipeline(port=args.port, workers=args.workers or 0), plate_dir, args)
+    print(f"plate: {plate_dir}\noutputs: {args.output}")
+    return status
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    parser.add_argument("--output", type=Path, help="write every step's output as TIFF here")
+    parser.add_argument("--snapshot", type=Path, help="save a PNG of each viewer at the end")
+    parser.add_argument("--no-stream", action="store_true", help="turn streaming off")
+    parser.add_argument(
+        "--no-viewer",
+        action="store_true",
+        help="stream, but start no viewer (one may be running already)",
+    )
+    parser.add_argument(
+        "--keep",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="leave the viewer open at the end (default: yes with a display, "
+        "no on a headless machine)",
+    )
+
+
+def register(groups: Any) -> None:
+    run = groups.add_parser("run", help="run a pipeline file over a plate, streaming to napari")
+    run.add_argument("pipeline", type=Path, help="pipeline TOML file")
+    run.add_argument("--plate", type=Path, required=True, help="the plate folder")
+    _common(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = groups.add_parser("demo", help="a synthetic plate through a 3-step pipeline, live")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=DEMO_DIR,
+        help=f"where plate, outputs and snapshot go (default: {DEMO_DIR})",
+    )
+    demo.add_argument("--rows", type=int, default=4)
+    demo.add_argument("--columns", type=int, default=6)
+    demo.add_argument("--sites", type=int, default=4)
+    demo.add_argument("--size", type=int, default=512, help="image side in pixels")
+    demo.add_argument("--port", type=int, default=5555, help="the viewer's data port")
+    _common(demo)
+    demo.set_defaults(func=cmd_demo)
