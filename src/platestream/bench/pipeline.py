@@ -83,8 +83,8 @@ def _timed(pipeline: Pipeline, plate: Path, options: RunOptions) -> tuple[float,
 
 
 def run(
-    rows: int = 2,
-    columns: int = 4,
+    rows: int = 4,
+    columns: int = 6,
     sites: int = 4,
     size: int = 512,
     repeats: int = 3,
