@@ -65,7 +65,7 @@ def _wait(visualizer: NapariStreamVisualizer, done: Any, timeout_s: float) -> An
 
 
 def _item(well: str, channel: int, site: int, shape: tuple[int, ...]) -> ImageItem:
-    components = {"well": well, "channel": channel, "site": site}
+    components: dict[str, int | str] = {"well": well, "channel": channel, "site": site}
     return ImageItem(components, 0, "raw", shape, "uint16")
 
 
