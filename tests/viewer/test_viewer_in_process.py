@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -9,8 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from platestream.backend import NapariStreamingBackend, Receiver, ReceiverOptions
+from platestream.backend import NapariStreamingBackend, Receiver, ReceiverOptions, request_once
 from platestream.config import resolve_current
+from platestream.schemas import Clear, Ok
 from platestream.viewer import app
 from platestream.viewer.ports import bindable
 from platestream.viewer.records import read_record
@@ -85,20 +89,54 @@ def test_a_live_stream_of_one_plane_keeps_one_array(wired: Any, qtbot: Any) -> N
     assert layer.data is data and len(viewer.layers) == 1
 
 
-def test_closing_the_window_ends_the_viewer_cleanly(
-    ports: Callable[[int], int], qtbot: Any
-) -> None:
+def test_clear_empties_the_viewer_and_streaming_goes_on(wired: Any, qtbot: Any) -> None:
+    viewer, pump, backend = wired
+    mine = viewer.add_image(np.zeros((8, 8)), name="mine")
+    backend.save_batch(*plate([(0, "raw")], ["A01"], [1], [1]))
+    qtbot.waitUntil(lambda: pump.figures.displayed == 1, timeout=20000)
+    replies: list[Any] = []
+    port = pump.receiver.data_port
+    asking = threading.Thread(
+        target=lambda: replies.append(request_once("127.0.0.1", port, Clear(), timeout_s=20))
+    )
+    asking.start()
+    qtbot.waitUntil(lambda: bool(replies), timeout=20000)
+    asking.join(5)
+    assert isinstance(replies[0].message, Ok)
+    assert list(viewer.layers) == [mine] and not pump.sink.layers
+    # after a clear (the caption is hidden, not empty), new layers come up as before
+    backend.save_batch(*plate([(0, "raw")], ["A01", "A02"], [1], [1, 2]))
+    qtbot.waitUntil(lambda: pump.figures.displayed == 5, timeout=20000)
+    (layer,) = pump.sink.layers.values()
+    assert layer.data.shape == (2, 2, 64, 64)
+
+
+CLOSE_THE_WINDOW = """
+import sys
+from qtpy.QtCore import QTimer
+from platestream.viewer import app
+from platestream.viewer.records import read_record
+
+def close_soon(viewer):
+    print("record", read_record(int(sys.argv[1])).title, flush=True)
+    QTimer.singleShot(0, viewer.window._qt_window.close)  # as a user closing the window
+
+sys.exit(app.main(["--port", sys.argv[1], "--title", "closing"], on_ready=close_soon))
+"""
+
+
+def test_closing_the_window_ends_the_viewer_cleanly(ports: Callable[[int], int]) -> None:
     port = ports(1)
-    seen: dict[str, Any] = {}
-
-    def close_soon(viewer: Any) -> None:
-        from qtpy.QtCore import QTimer
-
-        seen["record"] = read_record(port)
-        QTimer.singleShot(0, viewer.window._qt_window.close)
-
-    assert app.main(["--port", str(port), "--title", "closing"], on_ready=close_soon) == 0
-    assert seen["record"] is not None and seen["record"].title == "closing"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSE_THE_WINDOW, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "record closing" in done.stdout and '"event": "stopped"' in done.stdout
     assert read_record(port) is None
     assert bindable(port) and bindable(port + 1000)
-    assert not [t for t in threading.enumerate() if t.name.startswith("platestream-receiver")]

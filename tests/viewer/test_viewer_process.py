@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -114,7 +115,7 @@ PRODUCER = textwrap.dedent(
 
 
 def test_a_persistent_viewer_outlives_its_producer_and_serves_the_next_run(
-    ports: Callable[[int], int],
+    ports: Callable[[int], int], tmp_path: Path
 ) -> None:
     port = ports(1)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -144,7 +145,15 @@ def test_a_persistent_viewer_outlives_its_producer_and_serves_the_next_run(
             "Step_00_raw_Channel_1": (2, 2, 64, 64),  # grew: A02 came with the second run
             "Step_01_blur_Channel_1": (2, 2, 64, 64),
         }
-        assert second.stop()
+        status = json.loads(cli("status", str(port)))
+        assert status["viewer_id"] == pong.viewer_id and status["images"] == 4
+        assert status["state"]["display"]["title"] == "persistent"
+        picture = tmp_path / "cli.png"
+        cli("snapshot", str(port), str(picture))
+        assert png_of(picture).shape[2] == 4
+        cli("clear", str(port))
+        assert not layers(port).layers
+        cli("stop", str(port))
     assert wait_exit(viewer_pid, 10)
     assert read_record(port) is None  # removed on a clean exit
 
@@ -216,25 +225,20 @@ def test_killed_and_hung_viewers_are_seen_and_replaced(ports: Callable[[int], in
     assert list_ports(port) == []
 
 
-def list_ports(port: int) -> list[tuple[str, int]]:
-    import json
-
+def cli(*args: str) -> str:
+    """Run ``platestream viewer ARGS`` in a fresh process; its standard output."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "platestream",
-            "viewer",
-            "list",
-            "--ports",
-            f"{port}-{port}",
-            "--json",
-        ],
+        [sys.executable, "-m", "platestream", "viewer", *args],
         capture_output=True,
         text=True,
         timeout=60,
         env=env,
         check=True,
     )
-    return [(row["status"], row["pid"]) for row in json.loads(done.stdout)]
+    return done.stdout
+
+
+def list_ports(port: int) -> list[tuple[str, int]]:
+    rows = json.loads(cli("list", "--ports", f"{port}-{port}", "--json"))
+    return [(row["status"], row["pid"]) for row in rows]

@@ -87,7 +87,7 @@ class SliceCaption:
         self.panel = panel
         self.overlay = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else None
         if self.overlay is not None:
-            self.overlay.visible = True
+            self.overlay.visible = False  # shown once there is a caption
             self.overlay.position = "bottom_left"
             self.overlay.font_size = 10
         viewer.dims.events.current_step.connect(self.update)
@@ -119,6 +119,10 @@ class SliceCaption:
 
     def update(self, *_: Any) -> None:
         text = self.text()
-        if self.overlay is not None and self.overlay.text != text:
-            self.overlay.text = text
+        if self.overlay is not None:
+            # Hidden rather than empty: vispy's text visual with no glyphs crashes llvmpipe.
+            if text and self.overlay.text != text:
+                self.overlay.text = text
+            if self.overlay.visible != bool(text):
+                self.overlay.visible = bool(text)
         self.panel.labels["slice"].setText(text or "-")
