@@ -106,7 +106,12 @@ class Pump(QObject):
         batches = self.receiver.take()
         if batches:
             self._plan(batches)
+        first_show = not self.sink.layers
         changes = self.sink.flush()
+        if first_show and changes.created:
+            # Fit the view to the first data once Qt has laid out the new sliders (napari
+            # fit it while adding, before the canvas shrank). Later, the camera is the user's.
+            QTimer.singleShot(0, self.viewer.reset_view)
         if changes.created or changes.removed or changes.relabeled or changes.reshaped:
             self.after_layout()
         now_wall = time.time()
