@@ -174,7 +174,7 @@ FOREIGN = textwrap.dedent(
 
 
 def test_a_port_held_by_another_program_is_left_alone(ports: Callable[[int], int]) -> None:
-    port = ports(2)
+    port = ports(3)
     foreign = subprocess.Popen(
         [sys.executable, "-c", FOREIGN, str(port)],
         stdin=subprocess.PIPE,
@@ -188,12 +188,24 @@ def test_a_port_held_by_another_program_is_left_alone(ports: Callable[[int], int
         assert not strict.wait_ready(0) and strict.error is not None
         assert PortConflict.__name__ in strict.error
         assert not stop_viewer("127.0.0.1", port)  # not a viewer: not stopped
-        with NapariStreamVisualizer(config(port), persistent=False) as moved:
+        other_config = config(port + 2, colormap="viridis")
+        with (
+            NapariStreamVisualizer(config(port), persistent=False) as moved,
+            NapariStreamVisualizer(other_config, title="other", persistent=False) as other,
+        ):  # two viewers at once, each with its own configuration
             moved.start_viewer()
+            other.start_viewer()
             assert moved.wait_ready(60), moved.error
-            assert moved.port == port + 1
+            assert other.wait_ready(60), other.error
+            assert moved.port == port + 1 and other.port == port + 2
             assert moved.save_batch(*plate([(0, "raw")], ["A01"], [1], [1])) is not None
+            assert other.save_batch(*plate([(0, "raw")], ["A01", "A02"], [1], [1])) is not None
             wait_received(moved, 1)
+            wait_received(other, 2)
+            (shown,) = layers(port + 1).layers
+            (elsewhere,) = layers(port + 2).layers
+            assert shown.colormap == "gray" and shown.shape == (1, 1, 64, 64)
+            assert elsewhere.colormap == "viridis" and elsewhere.shape == (2, 1, 64, 64)
         assert foreign.poll() is None  # alive and untouched
     finally:
         foreign.kill()
