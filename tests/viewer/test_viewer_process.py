@@ -256,3 +256,34 @@ def cli(*args: str) -> str:
 def list_ports(port: int) -> list[tuple[str, int]]:
     rows = json.loads(cli("list", "--ports", f"{port}-{port}", "--json"))
     return [(row["status"], row["pid"]) for row in rows]
+
+
+SHORT_LIVED_PARENT = textwrap.dedent(
+    """
+    import os, sys
+    from tests.viewer.streaming import config
+    from platestream.viewer.manager import NapariStreamVisualizer
+    visualizer = NapariStreamVisualizer(config(int(sys.argv[1])), persistent=False)
+    visualizer.start_viewer(async_mode=False)
+    print(visualizer.pong.pid, flush=True)
+    os._exit(0)  # no cleanup at all, as if killed
+    """
+)
+
+
+def test_a_non_persistent_viewer_ends_with_the_process_that_started_it(
+    ports: Callable[[int], int],
+) -> None:
+    port = ports(1)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", SHORT_LIVED_PARENT, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    )
+    viewer_pid = int(done.stdout.split()[-1])
+    assert wait_exit(viewer_pid, 20)
+    assert read_record(port) is None  # it ended cleanly, not killed

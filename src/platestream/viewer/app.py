@@ -71,8 +71,8 @@ class _Lifetime:
         if exit_with:
             try:
                 self._pidfd = os.pidfd_open(exit_with)
-            except (OSError, AttributeError):  # already gone, or no pidfd: stop now
-                app.quit()
+            except (OSError, AttributeError):  # already gone, or no pidfd: stop at once
+                QtCore.QTimer.singleShot(0, app.quit)  # quit() before exec() does nothing
                 return
             self._parent = notifier(self._pidfd, notifier_type)
             self._parent.activated.connect(self._quit)
