@@ -43,6 +43,11 @@ def test_user_changes_survive_more_data_and_layers_stay_on_the_gui_thread(
     viewer, pump, backend = wired
     backend.save_batch(*plate([(0, "raw")], ["A01"], [1, 2], [1]))
     qtbot.waitUntil(lambda: pump.figures.displayed == 2, timeout=20000)
+    panel = viewer.window.dock_widgets["platestream"]
+    panel.refresh()
+    assert panel.labels["displayed"].text() == "2" and panel.labels["producers"].text() == "1"
+    assert panel.labels["layers"].text() == "2" and panel.labels["dropped"].text() == "0"
+    assert panel.labels["slice"].text().startswith("Step 00_raw | Well A01 | Channel ")
     one, two = (pump.sink.layers[f"Step_00_raw_Channel_{c}"] for c in (1, 2))
     one.contrast_limits = (5, 50)
     one.colormap = "cyan"

@@ -73,7 +73,9 @@ def assert_square_drawn(rgba: np.ndarray, color: tuple[int, int, int]) -> None:
     rgb = rgba[..., :3].astype(int)
     hue = np.array(color) > 0
     # magenta-family pixels: the off channels are dark, the on channels equal
-    family = (rgb[..., ~hue] < 40).all(axis=-1) & (rgb[..., hue] > 20).all(axis=-1)
+    # (gray anti-aliased caption text has all three channels alike, so it is not in it)
+    on, off = rgb[..., hue], rgb[..., ~hue]
+    family = (off <= 5).all(axis=-1) & (on > 10).all(axis=-1) & (np.ptp(on, axis=-1) <= 5)
     bright = family & (rgb[..., hue] > 240).all(axis=-1)
     assert bright.any(), "no bright square in the snapshot"
     rows, cols = np.nonzero(family)
@@ -172,7 +174,7 @@ FOREIGN = textwrap.dedent(
 
 
 def test_a_port_held_by_another_program_is_left_alone(ports: Callable[[int], int]) -> None:
-    port = ports(2)
+    port = ports(3)
     foreign = subprocess.Popen(
         [sys.executable, "-c", FOREIGN, str(port)],
         stdin=subprocess.PIPE,
@@ -186,12 +188,24 @@ def test_a_port_held_by_another_program_is_left_alone(ports: Callable[[int], int
         assert not strict.wait_ready(0) and strict.error is not None
         assert PortConflict.__name__ in strict.error
         assert not stop_viewer("127.0.0.1", port)  # not a viewer: not stopped
-        with NapariStreamVisualizer(config(port), persistent=False) as moved:
+        other_config = config(port + 2, colormap="viridis")
+        with (
+            NapariStreamVisualizer(config(port), persistent=False) as moved,
+            NapariStreamVisualizer(other_config, title="other", persistent=False) as other,
+        ):  # two viewers at once, each with its own configuration
             moved.start_viewer()
+            other.start_viewer()
             assert moved.wait_ready(60), moved.error
-            assert moved.port == port + 1
+            assert other.wait_ready(60), other.error
+            assert moved.port == port + 1 and other.port == port + 2
             assert moved.save_batch(*plate([(0, "raw")], ["A01"], [1], [1])) is not None
+            assert other.save_batch(*plate([(0, "raw")], ["A01", "A02"], [1], [1])) is not None
             wait_received(moved, 1)
+            wait_received(other, 2)
+            (shown,) = layers(port + 1).layers
+            (elsewhere,) = layers(port + 2).layers
+            assert shown.colormap == "gray" and shown.shape == (1, 1, 64, 64)
+            assert elsewhere.colormap == "viridis" and elsewhere.shape == (2, 1, 64, 64)
         assert foreign.poll() is None  # alive and untouched
     finally:
         foreign.kill()
@@ -242,3 +256,34 @@ def cli(*args: str) -> str:
 def list_ports(port: int) -> list[tuple[str, int]]:
     rows = json.loads(cli("list", "--ports", f"{port}-{port}", "--json"))
     return [(row["status"], row["pid"]) for row in rows]
+
+
+SHORT_LIVED_PARENT = textwrap.dedent(
+    """
+    import os, sys
+    from tests.viewer.streaming import config
+    from platestream.viewer.manager import NapariStreamVisualizer
+    visualizer = NapariStreamVisualizer(config(int(sys.argv[1])), persistent=False)
+    visualizer.start_viewer(async_mode=False)
+    print(visualizer.pong.pid, flush=True)
+    os._exit(0)  # no cleanup at all, as if killed
+    """
+)
+
+
+def test_a_non_persistent_viewer_ends_with_the_process_that_started_it(
+    ports: Callable[[int], int],
+) -> None:
+    port = ports(1)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", SHORT_LIVED_PARENT, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    )
+    viewer_pid = int(done.stdout.split()[-1])
+    assert wait_exit(viewer_pid, 20)
+    assert read_record(port) is None  # it ended cleanly, not killed

@@ -46,6 +46,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         config, title=args.title, persistent=True, on_conflict=args.on_conflict
     )
     visualizer.start_viewer(async_mode=False)
+    visualizer.close()  # persistent: the viewer stays
     if visualizer.pong is None:
         return _fail(visualizer.error or "the viewer did not start")
     pong = visualizer.pong

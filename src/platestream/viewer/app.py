@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keys", type=Path, help="key directory: require CURVE (remote use)")
     parser.add_argument("--exit-with", type=int, default=0, metavar="PID", help="end with PID")
     parser.add_argument("--hidden", action="store_true", help="do not show the window")
+    parser.add_argument(
+        "--size",
+        default="1200x800",
+        help="window size WxH (snapshots do not depend on napari's remembered geometry)",
+    )
     return parser
 
 
@@ -66,8 +71,8 @@ class _Lifetime:
         if exit_with:
             try:
                 self._pidfd = os.pidfd_open(exit_with)
-            except (OSError, AttributeError):  # already gone, or no pidfd: stop now
-                app.quit()
+            except (OSError, AttributeError):  # already gone, or no pidfd: stop at once
+                QtCore.QTimer.singleShot(0, app.quit)  # quit() before exec() does nothing
                 return
             self._parent = notifier(self._pidfd, notifier_type)
             self._parent.activated.connect(self._quit)
@@ -120,6 +125,8 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
     from .records import ViewerRecord, remove_record, write_record
 
     viewer = napari.Viewer(title=args.title, show=not args.hidden)
+    width, _, height = args.size.partition("x")
+    viewer.window.resize(int(width), int(height))
     app: Any = QApplication.instance()
     curve = KeyStore(args.keys).server() if args.keys else None
     try:

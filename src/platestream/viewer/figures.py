@@ -1,9 +1,9 @@
 """The viewer's own figures: display rate and send-to-display latency (Qt-free).
 
-The GUI thread records; the receive thread reads ``state()`` for every pong. The state is
-rebuilt by ``publish()`` (once a second, and after each apply is not needed) and swapped
-in as one immutable value, so the receive thread never sees a half-updated one and never
-waits for the GUI.
+The GUI thread records and ``sample()``s (after each apply that showed images, and once a
+second for the dock); the receive thread reads ``state()`` for every pong. Each sample is
+swapped in as one immutable value, so the receive thread never sees a half-updated state
+and never waits for the GUI.
 """
 
 from __future__ import annotations

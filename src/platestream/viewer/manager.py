@@ -129,6 +129,7 @@ class NapariStreamVisualizer:
         self._lock = threading.Lock()
         self._settled = threading.Event()
         self._ready = False
+        self._closed = False
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ starting
@@ -221,18 +222,27 @@ class NapariStreamVisualizer:
         raise ViewerError(f"no viewer answered on port {port} within {self.startup_timeout_s} s")
 
     def _connect_and_flush(self) -> None:
+        with self._lock:
+            if self._queue:  # images are waiting: connect now and send them, in order
+                backend = self._connect()
+                while self._queue:
+                    arrays, items = self._queue.popleft()
+                    self._queued -= len(items)
+                    backend.save_batch(arrays, items)
+            self._ready = True
+
+    def _connect(self) -> NapariStreamingBackend:
+        """The streaming backend, connected (handshake done); made on first use, so a
+        manager that only starts or inspects a viewer is no producer of it."""
+        if self._backend is not None:
+            return self._backend
         config = dataclasses.replace(self.config, napari_port=self.port)
         backend = NapariStreamingBackend(config)
         if not backend.connect(timeout_s=max(1.0, self.startup_timeout_s / 4)):
             backend.close()
             raise ViewerError(f"no handshake with the viewer on port {self.port}")
-        with self._lock:
-            self._backend = backend
-            while self._queue:
-                arrays, items = self._queue.popleft()
-                self._queued -= len(items)
-                backend.save_batch(arrays, items)
-            self._ready = True
+        self._backend = backend
+        return backend
 
     # ----------------------------------------------------------------- streaming
 
@@ -243,8 +253,10 @@ class NapariStreamVisualizer:
         if len(arrays) != len(items):
             raise ValueError(f"{len(arrays)} arrays but {len(items)} items")
         with self._lock:
-            if self._ready and self._backend is not None:
-                return self._backend.save_batch(list(arrays), list(items))
+            if self._closed:
+                raise RuntimeError("this visualizer is closed")
+            if self._ready:
+                return self._connect().save_batch(list(arrays), list(items))
             copies = [np.array(array, copy=True) for array in arrays]
             self._queue.append((copies, list(items)))
             self._queued += len(items)
@@ -288,6 +300,7 @@ class NapariStreamVisualizer:
         """Stop streaming (the viewer keeps running if it is persistent)."""
         with self._lock:
             backend, self._backend, self._ready = self._backend, None, False
+            self._closed = True
         if backend is not None:
             backend.close()
         if self._thread is not None:
@@ -301,6 +314,7 @@ class NapariStreamVisualizer:
         wait_s = self.quit_timeout_s if timeout_s is None else timeout_s
         with self._lock:
             backend, self._backend, self._ready = self._backend, None, False
+            self._closed = True
         if backend is not None:
             backend.close()
         stopped = stop_viewer(self.host, self.port, wait_s)

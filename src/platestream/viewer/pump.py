@@ -106,7 +106,12 @@ class Pump(QObject):
         batches = self.receiver.take()
         if batches:
             self._plan(batches)
+        first_show = not self.sink.layers
         changes = self.sink.flush()
+        if first_show and changes.created:
+            # Fit the view to the first data once Qt has laid out the new sliders (napari
+            # fit it while adding, before the canvas shrank). Later, the camera is the user's.
+            QTimer.singleShot(0, self.viewer.reset_view)
         if changes.created or changes.removed or changes.relabeled or changes.reshaped:
             self.after_layout()
         now_wall = time.time()
@@ -133,12 +138,19 @@ class Pump(QObject):
         for batch in batches:
             batch_key = display_key(batch.display)
             if run and batch_key != key:
-                self.plans.add(display, run)
+                self._add(display, run)
                 run = []
             key, display = batch_key, batch.display
             run.extend(batch.images)
         if run:
-            self.plans.add(display, run)
+            self._add(display, run)
+
+    def _add(self, display: object, images: list[Any]) -> None:
+        try:
+            self.plans.add(display, images)
+        except Exception:  # a bug here must cost these images, never the viewer
+            self.plans.rejected += len(images)
+            log.exception("%d images not shown", len(images))
 
     def _on_gui_request(self, request: ControlRequest) -> None:
         if self.closed:

@@ -133,8 +133,9 @@ class NapariSink:
             stored, layer = self.plans.store.layers.get(name), self.layers.get(name)
             if stored is not None and layer is not None:
                 layer.axis_labels = stored.axis_labels
+        stored_layers = self.plans.store.layers
         longest = max(
-            (self.plans.store.layers[n].axis_labels for n in self.layers),
+            (stored_layers[n].axis_labels for n in self.layers if n in stored_layers),
             key=len,
             default=(),
         )
