@@ -176,6 +176,8 @@ def test_every_output_streams_with_its_metadata(plate: Path, receiver: Receiver)
     )
     source = tifffile.imread(plate / "TimePoint_1/t_A01_s1_w1.tif")
     assert np.array_equal(one.data, source.astype(np.float32) * 2)
+    runs = {i.item.extra["run"] for i in images}
+    assert len(runs) == 1 and next(iter(runs)) > 0  # one run id, for replace_layers
 
 
 def test_streaming_off_sends_nothing(plate: Path, receiver: Receiver) -> None:

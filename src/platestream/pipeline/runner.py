@@ -32,6 +32,7 @@ class RunOptions:
     output_dir: str = ""  # overrides the pipeline's output_dir when set
     stream: bool = True  # False turns streaming off for the whole run
     connect_timeout_s: float = 10.0  # per viewer, once per worker, before the first image
+    run: int = 0  # the run id items carry (0: the start time in ms); see replace_layers
 
 
 @dataclass
@@ -107,6 +108,7 @@ def well_tasks(
         by_well.setdefault(well, []).append(SourceImage(str(image.path), image.name.components))
     well_key = CLASSES.registry.get("well").sort_key
     output_dir = options.output_dir or pipeline.output_dir
+    run = options.run or int(time.time() * 1000)
     return [
         WellTask(
             well,
@@ -116,6 +118,7 @@ def well_tasks(
             output_dir,
             options.stream,
             str(plate.root),
+            run,
         )
         for well in sorted(by_well, key=well_key)
     ]

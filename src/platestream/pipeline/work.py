@@ -41,6 +41,7 @@ class WellTask:
     output_dir: str = ""
     stream: bool = True
     plate_root: str = ""
+    run: int = 0  # this run's id (start time in ms): newer runs replace under replace_layers
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _apply(
     )
 
 
-def _items(outputs: list[_Image], stream: Stream) -> list[ImageItem]:
+def _items(outputs: list[_Image], stream: Stream, run: int) -> list[ImageItem]:
     kind = LayerKind.LABELS if stream.output is OutputKind.LABELS else LayerKind.IMAGE
     return [
         ImageItem(
@@ -130,7 +131,7 @@ def _items(outputs: list[_Image], stream: Stream) -> list[ImageItem]:
             o.pixels.shape,
             o.pixels.dtype.name,
             kind,
-            FrozenMap({"path": o.source}),
+            FrozenMap({"path": o.source, "run": run}),
         )
         for o in outputs
     ]
@@ -176,7 +177,9 @@ def _run_step(
         result.outputs += len(outputs)
         streaming = stream.config.napari_streaming
         if sink is not None and task.stream and streaming.enabled:
-            report = sink.send([o.pixels for o in outputs], _items(outputs, stream), streaming)
+            report = sink.send(
+                [o.pixels for o in outputs], _items(outputs, stream, task.run), streaming
+            )
             result.streamed += int(getattr(report, "sent", 0))
             for reason, count in getattr(report, "dropped", {}).items():
                 result.dropped[str(getattr(reason, "value", reason))] += count
