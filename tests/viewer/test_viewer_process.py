@@ -116,20 +116,25 @@ PRODUCER = textwrap.dedent(
 )
 
 
-def test_a_persistent_viewer_outlives_its_producer_and_serves_the_next_run(
-    ports: Callable[[int], int], tmp_path: Path
-) -> None:
-    port = ports(1)
+def run_script(code: str, port: int) -> int:
+    """Run ``code`` in a child Python with ``port`` as its argument; it prints a viewer pid."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [sys.executable, "-c", PRODUCER, str(port)],
+        [sys.executable, "-c", code, str(port)],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
         check=True,
     )
-    viewer_pid = int(done.stdout.split()[-1])
+    return int(done.stdout.split()[-1])
+
+
+def test_a_persistent_viewer_outlives_its_producer_and_serves_the_next_run(
+    ports: Callable[[int], int], tmp_path: Path
+) -> None:
+    port = ports(1)
+    viewer_pid = run_script(PRODUCER, port)
     pong = ping("127.0.0.1", port, 5.0)
     assert pong is not None and pong.pid == viewer_pid  # the producer is gone, it is not
     assert os.getsid(viewer_pid) == viewer_pid  # its own session
@@ -275,15 +280,6 @@ def test_a_non_persistent_viewer_ends_with_the_process_that_started_it(
     ports: Callable[[int], int],
 ) -> None:
     port = ports(1)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run(
-        [sys.executable, "-c", SHORT_LIVED_PARENT, str(port)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=True,
-    )
-    viewer_pid = int(done.stdout.split()[-1])
+    viewer_pid = run_script(SHORT_LIVED_PARENT, port)
     assert wait_exit(viewer_pid, 20)
     assert read_record(port) is None  # it ended cleanly, not killed
