@@ -238,3 +238,65 @@ def test_attaching_never_involves_the_resource_tracker() -> None:
     finally:
         segment.close()
     assert not our_segments()
+
+
+def _resident_bytes(pool: SlotPool) -> int:
+    return os.fstat(pool.segment.fd).st_blocks * 512
+
+
+@pytest.mark.skipif(not HAS_MEMFD, reason="memfd is Linux only")
+def test_a_memfd_pool_reserves_only_the_slots_it_carves() -> None:
+    pool = SlotPool(64 * MiB, PoolKind.MEMFD, slots=16)
+    try:
+        empty = _resident_bytes(pool)
+        assert empty < MiB  # the header and slot table, not 64 MiB
+        ref = write(pool, np.full(MiB // 2, 7, np.uint16), seq=1)
+        assert MiB <= _resident_bytes(pool) < empty + 2 * MiB
+        pool.acked_seq = 1
+        write(pool, np.full(MiB // 2, 9, np.uint16), seq=2)  # the same slot, reused
+        assert _resident_bytes(pool) < empty + 2 * MiB
+        reader = PoolReader(pool.segment.info(), os.getpid())
+        try:
+            out = reader.copy_out(
+                ShmPixels(
+                    pool=ref.pool,
+                    slot=ref.slot,
+                    offset=ref.offset,
+                    nbytes=ref.nbytes,
+                    generation=ref.generation + 2,
+                ),
+                (MiB // 2,),
+                np.dtype(np.uint16),
+            )
+            assert (out == 9).all()
+        finally:
+            reader.close()
+    finally:
+        pool.close()
+
+
+@pytest.mark.skipif(not HAS_MEMFD, reason="memfd is Linux only")
+def test_a_pool_that_cannot_grow_keeps_its_slots_and_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = SlotPool(16 * MiB, PoolKind.MEMFD, slots=16)
+    try:
+        first = write(pool, np.ones(MiB, np.uint8), seq=1)
+        real = os.posix_fallocate
+
+        def no_space(fd: int, offset: int, length: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(os, "posix_fallocate", no_space)
+        # Slot 1 is in flight (seq 1 not acknowledged): a second image needs a new slot.
+        assert pool.acquire(MiB, "q", 2, live=False) is None
+        assert pool.capacity == pool.segment.reserved - pool.layout.data_start == MiB
+        assert pool.acquire(MiB, "q", 2, live=False) is None  # no second attempt, no warning
+        warnings = [r for r in caplog.records if "cannot grow" in r.getMessage()]
+        assert len(warnings) == 1
+        pool.acked_seq = 1
+        again = write(pool, np.ones(MiB, np.uint8), seq=2)  # the reserved slot still serves
+        assert again.offset == first.offset
+        monkeypatch.setattr(os, "posix_fallocate", real)
+    finally:
+        pool.close()

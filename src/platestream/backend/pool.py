@@ -1,5 +1,9 @@
 """The producer's shared-memory pool: reused, pre-faulted slots carved on demand.
 
+A slot's pages are reserved and faulted in when it is carved (see ``Segment.reserve``), so
+the pool costs what the images in flight need. If memory runs out while carving, the pool
+stops growing and keeps the slots it has; images that no longer fit go inline.
+
 A slot is a page-aligned region with an entry in the slot table. Writing an image is a
 seqlock write: the slot's generation becomes odd, the pixels are copied, then it becomes
 the new even generation, which the batch message carries. The viewer compares that value
@@ -13,6 +17,7 @@ generation change and drops the old one).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -20,8 +25,9 @@ import numpy as np
 
 from platestream.schemas import PoolKind, ShmPixels
 
-from .shm import GENERATION, NBYTES, OFFSET, PAGE, SEQ, Segment, round_up
+from .shm import GENERATION, NBYTES, OFFSET, PAGE, SEQ, Segment, SegmentError, round_up
 
+log = logging.getLogger(__name__)
 DEFAULT_SLOTS = 1024
 
 
@@ -43,6 +49,7 @@ class SlotPool:
         self._table = self.layout.table(self.segment.buffer)
         self._slots: list[Slot] = []
         self._carve_at = self.layout.data_start
+        self._end = self.layout.size  # how far slots may be carved; lowered if memory runs out
         self._generation = 0
         self.acked_seq = 0
 
@@ -53,7 +60,7 @@ class SlotPool:
     @property
     def capacity(self) -> int:
         """The largest image a slot can ever hold."""
-        return self.layout.data_bytes
+        return self._end - self.layout.data_start
 
     def in_flight(self) -> int:
         return sum(1 for s in self._slots if s.seq > self.acked_seq)
@@ -86,7 +93,19 @@ class SlotPool:
 
     def _carve(self, nbytes: int) -> Slot | None:
         size = round_up(max(nbytes, 1), PAGE)
-        if len(self._slots) >= self.layout.slots or self._carve_at + size > self.layout.size:
+        if len(self._slots) >= self.layout.slots or self._carve_at + size > self._end:
+            return None
+        try:
+            self.segment.reserve(self._carve_at + size)
+        except SegmentError as err:
+            self._end = self.segment.reserved  # keep what is reserved; larger images go inline
+            log.warning(
+                "shared-memory pool %s cannot grow past %d MiB (%s); images that do not fit "
+                "go inline",
+                self.id,
+                (self._end - self.layout.data_start) >> 20,
+                err,
+            )
             return None
         slot = Slot(index=len(self._slots), offset=self._carve_at, capacity=size)
         self._slots.append(slot)

@@ -9,11 +9,17 @@ Elsewhere (or when forced): a POSIX ``shm_open`` name. The viewer unlinks the na
 moment it has mapped it, the producer unlinks it after the viewer's answer (or at once if
 there is none), so a name exists only for the few milliseconds of the attach.
 
-Either way the memory is allocated up front with ``posix_fallocate`` - a full ``/dev/shm``
-fails cleanly here with an OSError, never later as a SIGBUS - and mapped with
-``MAP_POPULATE`` so the copies never take page faults. ``multiprocessing.shared_memory`` is
-not used: on Python 3.11/3.12 attaching registers the segment with the resource tracker,
-which unlinks the owner's segment when the attaching process exits.
+Memory is reserved with ``posix_fallocate`` before any page of it is touched - a full
+``/dev/shm`` fails cleanly there with an OSError, never later as a SIGBUS - and pre-faulted
+so the copies into it never take page faults. A memfd is reserved as it is used: the
+header and slot table at once, each new slot's pages when the slot is carved (``reserve``),
+so a producer that sends 1 MiB images pays for the megabytes it uses, not for the whole
+``shm_pool_mb``; a slot is carved once and reused, so the hot path still never faults. A
+named pool lives on ``/dev/shm``, which may be a size-limited tmpfs where reading a hole
+could raise SIGBUS in the viewer, so it is reserved and faulted in whole, up front.
+``multiprocessing.shared_memory`` is not used: on Python 3.11/3.12 attaching registers the
+segment with the resource tracker, which unlinks the owner's segment when the attaching
+process exits.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ HEADER_BYTES: Final = 64
 SLOT_WORDS: Final = 4  # generation, offset, nbytes, seq (uint64 each)
 GENERATION, OFFSET, NBYTES, SEQ = range(SLOT_WORDS)
 NAME_PREFIX: Final = "psm_"
+MADV_POPULATE_WRITE: Final = 23  # Linux 5.14+; not exported by Python's mmap module
 HAS_MEMFD: Final = sys.platform.startswith("linux") and hasattr(os, "memfd_create")
 
 
@@ -76,23 +83,33 @@ class Layout:
         return np.ndarray((4,), dtype="<u8", buffer=buffer, offset=0)
 
 
-def _preallocate(fd: int, size: int) -> None:
-    """Reserve every page now, so a full /dev/shm is an OSError here and never a SIGBUS."""
-    os.ftruncate(fd, size)
+def _preallocate(fd: int, start: int, end: int) -> None:
+    """Reserve the pages of [start, end), so a full /dev/shm is an OSError here and never
+    a SIGBUS later."""
     if hasattr(os, "posix_fallocate"):
-        os.posix_fallocate(fd, 0, size)
+        os.posix_fallocate(fd, start, end - start)
         return
     # No posix_fallocate (macOS): write each page through the file, which fails cleanly.
     zeros = bytes(PAGE)
-    for offset in range(0, size, PAGE):
+    for offset in range(start, end, PAGE):
         if os.pwrite(fd, zeros, offset) != PAGE:
             raise OSError(errno.ENOSPC, "short write while reserving shared memory")
 
 
-def _map(fd: int, size: int, writable: bool) -> mmap.mmap:
-    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+def _map(fd: int, size: int, writable: bool, populate: bool) -> mmap.mmap:
+    flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
     prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
     return mmap.mmap(fd, size, flags=flags, prot=prot)
+
+
+def _prefault(buffer: mmap.mmap, start: int, end: int) -> None:
+    """Map the (reserved) pages of [start, end) for writing now, not on first copy."""
+    try:
+        buffer.madvise(MADV_POPULATE_WRITE, start, end - start)
+    except (OSError, AttributeError, ValueError):  # an older kernel: touch every page
+        pages = np.ndarray(((end - start) // PAGE,), np.uint8, buffer, start, (PAGE,))
+        pages[:] = 0  # the pages are fresh zeros and unused: nothing is overwritten
+        del pages
 
 
 def _shm_open(name: str, flags: int, mode: int = 0o600) -> int:
@@ -120,9 +137,13 @@ class Segment:
             raise ValueError(f"pool of {size} bytes is too small for {slots} slots")
         self.id = new_pool_id()
         self.named = self.kind is PoolKind.NAMED  # True while the name may still exist
+        # Reserved and faulted in up to here; a memfd grows by ``reserve``, a named pool
+        # is whole from the start (see the module docstring).
+        self.lazy = self.kind is PoolKind.MEMFD
+        self.reserved = self.layout.data_start if self.lazy else self.layout.size
         self.fd = self._create()
         try:
-            self.buffer = _map(self.fd, self.layout.size, writable=True)
+            self.buffer = _map(self.fd, self.layout.size, writable=True, populate=not self.lazy)
         except OSError as err:
             self.close()
             raise SegmentError(err.errno, f"cannot map shared memory: {err}") from None
@@ -136,7 +157,8 @@ class Segment:
         else:
             fd = _shm_open(self.id, os.O_CREAT | os.O_EXCL | os.O_RDWR)
         try:
-            _preallocate(fd, self.layout.size)
+            os.ftruncate(fd, self.layout.size)
+            _preallocate(fd, 0, self.reserved)
             if self.kind is PoolKind.MEMFD:
                 import fcntl
 
@@ -149,6 +171,21 @@ class Segment:
             message = f"cannot reserve {self.layout.size} bytes: {err}"
             raise SegmentError(err.errno, message) from None
         return fd
+
+    def reserve(self, end: int) -> None:
+        """Make [0, end) reserved and faulted in; raises SegmentError when memory is short
+        (the pool then keeps what it has)."""
+        end = min(round_up(end), self.layout.size)
+        if end <= self.reserved:
+            return
+        try:
+            _preallocate(self.fd, self.reserved, end)
+        except OSError as err:
+            raise SegmentError(
+                err.errno, f"cannot reserve {end - self.reserved} more bytes: {err}"
+            ) from None
+        _prefault(self.buffer, self.reserved, end)
+        self.reserved = end
 
     def info(self) -> PoolInfo:
         fd = self.fd if self.kind is PoolKind.MEMFD else -1
@@ -187,7 +224,9 @@ def open_readonly(info: PoolInfo, pid: int) -> mmap.mmap:
         raise SegmentError(err.errno, f"cannot open pool {info.id}: {err}") from None
     try:
         _check_opened(fd, info)
-        return _map(fd, info.size, writable=False)
+        # A memfd is reserved as the producer carves slots: populating all of it here would
+        # allocate what the producer never uses. Each page faults in once, on first read.
+        return _map(fd, info.size, writable=False, populate=info.kind is not PoolKind.MEMFD)
     except OSError as err:
         raise SegmentError(err.errno, f"cannot map pool {info.id}: {err}") from None
     finally:
