@@ -1,9 +1,11 @@
 """Run a pipeline over a plate: wells in a pool of worker processes, streaming as they go.
 
-Every worker opens its own streaming backend (shared-memory pools are per producer) and,
-before its first image, waits at most ``connect_timeout_s`` for each enabled viewer's
-handshake, so a viewer that is still starting does not cost the first wells. A well whose
-step fails is reported and the others go on; the run's exit code is then 1.
+Every worker opens its own streaming backend (shared-memory pools are per producer) and
+starts the handshake with each enabled viewer as it starts; the handshake runs in the
+background while the first well computes. Before its first image to a viewer, the worker
+waits for that handshake until ``connect_timeout_s`` after its start, so a viewer that is
+still starting does not cost the first wells, and one that is up costs no waiting at all.
+A well whose step fails is reported and the others go on; the run's exit code is then 1.
 """
 
 from __future__ import annotations
@@ -62,10 +64,17 @@ class BackendSink(StreamSink):
         from platestream.backend import NapariStreamingBackend
 
         self.backend = NapariStreamingBackend()
-        for config in configs:  # each distinct viewer, once
-            self.backend.connect(config, timeout_s=connect_timeout_s)
+        deadline = time.monotonic() + connect_timeout_s
+        # Viewers whose handshake the first image must still wait for, until the deadline.
+        self.waiting: dict[tuple[str, int], float] = {}
+        for config in configs:  # each distinct viewer, once: start the handshake, go on
+            self.backend.connect(config, timeout_s=0.0)
+            self.waiting[(config.napari_host, config.napari_port)] = deadline
 
     def send(self, arrays: Sequence[Any], items: Sequence[ImageItem], config: Any) -> Any:
+        deadline = self.waiting.pop((config.napari_host, config.napari_port), None)
+        if deadline is not None:
+            self.backend.connect(config, timeout_s=max(0.0, deadline - time.monotonic()))
         return self.backend.save_batch(arrays, items, config=config)
 
     def close(self) -> None:
