@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from platestream.config import NapariStreamingConfig, Transport, resolve_current
+from platestream.config import NapariStreamingConfig, Transport, current_chain, resolve_current
 from platestream.layering import ComponentValue, ImageItem
 from platestream.schemas import DropReason, display_to_wire
 
@@ -140,6 +140,9 @@ class NapariStreamingBackend(StreamingBackend):
         self.path_parser = path_parser
         self.totals = SaveReport()
         self._links: dict[tuple[str, int], Link] = {}
+        # (given config, active chain) -> (resolved, its wire form); the keys' objects are
+        # kept alive by the values, so their ids cannot be reused while cached.
+        self._resolved: dict[tuple[int, int], tuple[Any, Any, Any, dict[str, Any]]] = {}
         self._refused: set[tuple[str, int]] = set()
         self._closed = False
         self._pid = os.getpid()
@@ -161,7 +164,7 @@ class NapariStreamingBackend(StreamingBackend):
             raise RuntimeError("this streaming backend is closed")
         if len(data) != len(targets):
             raise ValueError(f"{len(data)} arrays but {len(targets)} targets")
-        resolved = self._resolve(config)
+        resolved, display = self._resolve_with_display(config)
         prepared = [
             self._prepare(d, t, step_index, step_name) for d, t in zip(data, targets, strict=True)
         ]
@@ -170,9 +173,7 @@ class NapariStreamingBackend(StreamingBackend):
             report = SaveReport()
             report.dropped[DropReason.NO_VIEWER] += len(prepared)
         else:
-            delivery = Delivery(
-                link, display_to_wire(resolved), resolved.delivery, resolved.lossless_budget_s
-            )
+            delivery = Delivery(link, display, resolved.delivery, resolved.lossless_budget_s)
             report = delivery.run(prepared)
         self.totals.add(report)
         if report.dropped[DropReason.BUDGET]:
@@ -210,10 +211,24 @@ class NapariStreamingBackend(StreamingBackend):
     # --------------------------------------------------------------- helpers
 
     def _resolve(self, config: Any) -> Any:
+        return self._resolve_with_display(config)[0]
+
+    def _resolve_with_display(self, config: Any) -> tuple[Any, dict[str, Any]]:
+        """The resolved config and its wire form; cached, as a pipeline passes the same
+        config objects call after call (configs are frozen, so a hit is always current)."""
         given = config if config is not None else self.config
         if given is None:
             given = NapariStreamingConfig()
-        return resolve_current(given).value
+        chain = current_chain()
+        key = (id(given), id(chain))
+        hit = self._resolved.get(key)
+        if hit is not None:
+            return hit[2], hit[3]
+        resolved = resolve_current(given).value
+        if len(self._resolved) >= 256:
+            self._resolved.clear()
+        self._resolved[key] = (given, chain, resolved, display_to_wire(resolved))
+        return resolved, self._resolved[key][3]
 
     def _prepare(self, data: object, target: Target, step_index: int, step_name: str) -> Prepared:
         array = to_host_array(data)

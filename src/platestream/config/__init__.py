@@ -20,7 +20,14 @@ from .enums import (
 from .errors import ConfigError, ConfigFileError, ConfigIssue
 from .factory import ConfigClasses, make_config_classes
 from .frozen import FrozenMap
-from .resolve import ConfigLayer, Resolved, config_context, resolve, resolve_current
+from .resolve import (
+    ConfigLayer,
+    Resolved,
+    config_context,
+    current_chain,
+    resolve,
+    resolve_current,
+)
 from .unset import UNSET, Unset, is_unset
 
 CLASSES: ConfigClasses = make_config_classes(DEFAULT_REGISTRY)
@@ -81,6 +88,7 @@ __all__ = [
     "Transport",
     "Unset",
     "config_context",
+    "current_chain",
     "default_display",
     "is_unset",
     "make_config_classes",
