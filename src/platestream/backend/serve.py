@@ -36,9 +36,13 @@ def _consume(receiver: Receiver, echo: bool, hold: threading.Event) -> None:
             continue
         if not receiver.wait(0.5):
             continue
-        for batch in receiver.take():
-            if not echo:
-                continue
+        batches = receiver.take()
+        if not echo:
+            # Dropped at once, so the receive buffers go back to the receiver's recycler
+            # while they are still warm in cache.
+            del batches
+            continue
+        for batch in batches:
             for image in batch.images:
                 _emit(
                     "image",
