@@ -83,6 +83,21 @@ def test_the_config_resolves_over_the_active_context(
     assert display.napari_port == receiver.data_port
 
 
+def test_the_same_config_in_another_context_resolves_again(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    # Resolutions are cached per (config, chain): a new chain must not reuse an old one.
+    backend = make_backend(NapariStreamingConfig(delivery="lossless"))
+    item = ImageItem({}, 0, "s", (2, 2), "uint8")
+    modes = []
+    for mode in ("stack", "slice", "stack"):
+        with config_context(config(receiver.data_port, channel_mode=mode)):
+            assert backend.save(np.ones((2, 2), np.uint8), item).sent == 1
+        assert receiver.wait(5)
+        modes.append(receiver.take()[0].display.channel_mode.value)
+    assert modes == ["stack", "slice", "stack"]
+
+
 def test_bad_inputs_are_clear_errors(make_backend: Make) -> None:
     backend = make_backend(config(5555))
     with pytest.raises(ValueError, match="2 arrays but 1 targets"):
