@@ -9,12 +9,11 @@ Viewer: ``Receiver`` binds the data and control ports, validates, copies out and
 ``ReceivedBatch`` objects for the display; it imports no Qt (the viewer package wraps it).
 """
 
-from .control import DEFER, ControlReply, ControlRequest, Deferred, Handler
+from typing import TYPE_CHECKING, Any
+
 from .control_client import ControlClient, ControlTimeout, Reply, request_once
 from .delivery import SaveReport
-from .display_queue import ReceivedBatch, ReceivedImage
 from .link import Link, LinkOptions, LinkState
-from .receiver import Receiver, ReceiverOptions
 from .security import CurveClient, CurveServer, InsecureBindError, KeyPair, KeyStore
 from .streaming import (
     NapariStreamingBackend,
@@ -22,6 +21,37 @@ from .streaming import (
     get_backend,
     registered_backends,
 )
+
+if TYPE_CHECKING:
+    from .control import DEFER, ControlReply, ControlRequest, Deferred, Handler
+    from .display_queue import ReceivedBatch, ReceivedImage
+    from .receiver import Receiver, ReceiverOptions
+
+# The viewer's side is imported on first use: a pipeline worker that only streams does
+# not pay for it (every worker process imports this package).
+_VIEWER_SIDE = {
+    "DEFER": "control",
+    "ControlReply": "control",
+    "ControlRequest": "control",
+    "Deferred": "control",
+    "Handler": "control",
+    "ReceivedBatch": "display_queue",
+    "ReceivedImage": "display_queue",
+    "Receiver": "receiver",
+    "ReceiverOptions": "receiver",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _VIEWER_SIDE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFER",

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import secrets
+import struct
 import threading
 import time
 from collections import deque
@@ -26,7 +27,6 @@ from enum import Enum
 from typing import Any
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from platestream.schemas import Message, Ping, Pong, PoolKind, Probe, Sync, Synced, encode_message
 
@@ -38,6 +38,16 @@ from .security import CurveClient
 log = logging.getLogger(__name__)
 
 MONITORED = zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+
+
+def _monitor_event(frames: list[bytes]) -> int:
+    """The event id of a ZeroMQ socket-monitor message (frame 0: uint16 event, uint32
+    value; frame 1: the endpoint). Parsed here: ``zmq.utils.monitor`` imports asyncio,
+    which would cost every pipeline worker its import time."""
+    if len(frames) != 2 or len(frames[0]) != 6:
+        return 0
+    event: int = struct.unpack("=Hi", frames[0])[0]
+    return event
 
 
 class LinkState(str, Enum):
@@ -235,7 +245,7 @@ class Link:
 
     def _drain_monitor(self) -> None:
         while self._monitor.poll(0):
-            event = recv_monitor_message(self._monitor)["event"]
+            event = _monitor_event(self._monitor.recv_multipart())
             if event == zmq.EVENT_DISCONNECTED and self.up:
                 self._go_down("the data connection dropped")
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
