@@ -62,7 +62,10 @@ def streaming_specs() -> list[FieldSpec]:
             "shm_pool_mb",
             int,
             256,
-            "size of each producer's reused, pre-faulted shared-memory pool, in MiB",
+            (
+                "the most each producer's shared-memory pool grows to, in MiB (slots are "
+                "reserved and pre-faulted when first needed, then reused)"
+            ),
             check_positive,
         ),
     ]
