@@ -49,6 +49,17 @@ def double(image: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.asarray(image, dtype=np.float32) * 2
 
 
+def fill_from_environment(image: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The value of PLATESTREAM_TEST_FILL in the worker, and whether the worker found the
+    transport already imported (by the fork server) before its first task."""
+    import os
+    import sys
+
+    preloaded = "platestream.backend.link" in sys.modules
+    value = float(os.environ.get("PLATESTREAM_TEST_FILL", "-1"))
+    return np.asarray([value, float(preloaded), float(os.getppid())], dtype=np.float32)
+
+
 def _pipeline(*steps: FunctionStep, stream: bool = False, port: int = 5555) -> Pipeline:
     config = NapariStreamingConfig(
         enabled=stream, napari_port=port, delivery="lossless", lossless_budget_s=20.0
@@ -118,6 +129,26 @@ def test_a_failing_step_names_step_well_and_function_and_other_wells_go_on(
     assert "in fail_on_empty" in result.failures[0].details
     done = {w.well: w.outputs for w in result.wells}
     assert done["A01"] == done["A03"] == 12 and done["A02"] == 8  # scale, before: 4 each
+
+
+def test_workers_see_the_environment_of_each_run(
+    plate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+    import os
+
+    steps = (FunctionStep("env", (FunctionCall.of(fill_from_environment),)),)
+    for value in ("3", "7"):  # the second run reuses the fork server started by the first
+        monkeypatch.setenv("PLATESTREAM_TEST_FILL", value)
+        out = tmp_path / value
+        result = run_pipeline(_pipeline(*steps), plate, RunOptions(workers=2, output_dir=str(out)))
+        assert result.exit_code == 0 and result.workers == 2
+        written = [tifffile.imread(f) for f in sorted(out.rglob("*.tif"))]
+        assert len(written) == 12
+        assert {float(w[0]) for w in written} == {float(value)}
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            assert {float(w[1]) for w in written} == {1.0}  # preloaded by the fork server
+            assert os.getpid() not in {int(w[2]) for w in written}  # not forked from here
 
 
 def test_unimportable_function_fails_before_any_work(plate: Path) -> None:
