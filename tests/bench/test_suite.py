@@ -47,3 +47,23 @@ def test_update_docs_replaces_only_its_block(tmp_path: Path) -> None:
     text = doc.read_text()
     assert text.count(suite.BEGIN) == 1 and "second table" in text and "first table" not in text
     assert text.endswith("hand-written notes\n")
+
+
+def test_each_shared_memory_target_gets_its_own_verdict() -> None:
+    frames = {
+        "32 MiB": {
+            "plain": 14.0,
+            "shm": 7.8,
+            "fresh": 1.6,
+            "inline": 1.4,
+            "zmq": 1.7,
+            "shm/plain": 7.8 / 14.0,
+            "shm/fresh": 7.8 / 1.6,
+            "inline/zmq": 1.4 / 1.7,
+        }
+    }
+    rows = suite.transport_rows(
+        {"frames": frames, "save_batch_no_viewer": {"median_ms": 0.1, "max_ms": 1.0}}
+    )
+    shm = next(row for row in rows if row.figure.startswith("shared memory"))
+    assert shm.target == ">= 10 GB/s: MISSED; >= 0.5x plain: met; >= 10x fresh: MISSED"
