@@ -144,11 +144,13 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
 
     pump.on_shutdown = shut_down
     app.lastWindowClosed.connect(app.quit)  # the user closed the window
-    receiver.start()
     record = ViewerRecord(
         receiver.data_port, os.getpid(), receiver.viewer_id, receiver.started_at, args.title
     )
+    # Before the first pong: whoever saw this viewer answer can find its record, even if
+    # the viewer is killed right after (``viewer list`` then shows it red).
     write_record(record)
+    receiver.start()
     _emit("ready", data_port=receiver.data_port, pid=os.getpid(), viewer_id=receiver.viewer_id)
     if on_ready is not None:
         on_ready(viewer)
