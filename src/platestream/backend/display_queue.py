@@ -4,7 +4,8 @@ Bounded by batches and by bytes. Live batches coalesce: a newly queued image rep
 queued live image of the same plane (newest wins), and when the queue is over its bounds
 the oldest live batches go first. Lossless batches are never dropped here; instead the
 receiver stops reading while ``blocked()`` - the producers then wait for acknowledgements
-- so the queue exceeds its bounds by at most one batch.
+- so the queue exceeds its bounds by at most one batch. Images dropped or cleared here
+give their leased slots back at once (zero-copy receivers).
 """
 
 from __future__ import annotations
@@ -22,13 +23,26 @@ from platestream.config import DeliveryMode
 from platestream.layering import ImageItem
 from platestream.schemas import DropReason
 
+from .lease import SlotLease
+
 
 @dataclass(frozen=True)
 class ReceivedImage:
-    """One image, its pixels copied out of shared memory (or an inline frame's buffer)."""
+    """One image: its pixels copied out of shared memory (or an inline frame's buffer), or
+    with a zero-copy receiver a read-only view of the producer's slot and its ``lease``."""
 
     item: ImageItem
     data: np.ndarray
+    lease: SlotLease | None = None
+
+    def intact(self) -> bool:
+        """False if a leased slot was rewritten since arrival: discard what was read."""
+        return self.lease is None or self.lease.intact()
+
+    def release(self) -> None:
+        """Give a leased slot back to its producer (no-op for copied pixels)."""
+        if self.lease is not None:
+            self.lease.release()
 
     @property
     def plane(self) -> Hashable:
@@ -56,6 +70,17 @@ class ReceivedBatch:
     @property
     def live(self) -> bool:
         return self.delivery is DeliveryMode.LIVE
+
+    def release(self) -> None:
+        """Release every leased image (see ``ReceivedImage.release``)."""
+        for image in self.images:
+            image.release()
+
+    def __enter__(self) -> ReceivedBatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 DropCallback = Callable[[str, DropReason, int], None]  # producer, reason, images
@@ -96,6 +121,7 @@ class DisplayQueue:
                 pass
             if batch.live and self._full():
                 self._on_drop(batch.producer, DropReason.QUEUE_FULL, len(batch.images))
+                batch.release()
                 return False
             self._batches.append(batch)
             self._bytes += batch.nbytes
@@ -109,6 +135,9 @@ class DisplayQueue:
                 kept.append(queued)
                 continue
             survivors = tuple(i for i in queued.images if i.plane not in planes)
+            for image in queued.images:
+                if image.plane in planes:
+                    image.release()
             if len(survivors) != len(queued.images):
                 self._on_drop(
                     queued.producer, DropReason.SUPERSEDED, len(queued.images) - len(survivors)
@@ -128,6 +157,7 @@ class DisplayQueue:
                 del self._batches[index]
                 self._bytes -= queued.nbytes
                 self._on_drop(queued.producer, DropReason.QUEUE_FULL, len(queued.images))
+                queued.release()
                 return True
         return False
 
@@ -144,6 +174,8 @@ class DisplayQueue:
     def clear(self) -> int:
         with self._lock:
             dropped = len(self._batches)
+            for batch in self._batches:
+                batch.release()
             self._batches.clear()
             self._bytes = 0
             return dropped

@@ -1,5 +1,9 @@
 """Turning a validated batch into a ReceivedBatch: checks, copy-out, counting, pools.
 
+Shared-memory pixels are copied out at once, or with ``zero_copy`` lent as read-only views
+of the producer's slots (``lease``); a batch is done - reported to its producer, which may
+then rewrite its slots - once it is taken in and none of its images is still on loan.
+
 Message-level faults (frames that do not match the header, a display config the config
 classes reject) drop the batch; image-level faults (an unknown pool or slot, a slot
 rewritten during the copy) drop that image. Either way the batch counts as done, so its
@@ -32,6 +36,7 @@ from platestream.schemas import (
 )
 
 from .display_queue import ReceivedBatch, ReceivedImage
+from .lease import LeaseBook
 from .reader import Overwritten, PoolReader, SlotError
 from .recycle import BufferRecycler
 from .shm import SegmentError
@@ -62,6 +67,8 @@ class Ingest:
         self._last_liveness = time.monotonic()
         self._display_cache: tuple[Any, Any] = (None, None)
         self.recycler = BufferRecycler(receiver.options.recycle_bytes)
+        self.zero_copy = receiver.options.zero_copy
+        self.leases = LeaseBook(receiver._wake)
 
     # -------------------------------------------------------------- batches
 
@@ -76,7 +83,7 @@ class Ingest:
             return None
         images = []
         for item in batch.items:
-            image = self._image(batch.producer, item, frames)
+            image = self._image(batch, item, frames)
             if image is not None:
                 images.append(image)
         nbytes = sum(image.data.nbytes for image in images)
@@ -102,10 +109,13 @@ class Ingest:
         if gap > 0:  # batches that never arrived (the viewer restarted, a queue overflowed)
             self.counters.drop(DropReason.LOST, gap, batch.producer)
 
-    def mark_done(self, producer_id: str, seq: int) -> None:
+    def update_done(self, producer_id: str) -> None:
+        """Every batch taken in is done, up to the oldest with an image still on loan."""
+        oldest = self.leases.oldest(producer_id)
         with self.counters.lock:
             producer = self.counters.producer(producer_id)
-            producer.done_seq = max(producer.done_seq, seq)
+            done = producer.last_seq if oldest is None else oldest - 1
+            producer.done_seq = max(producer.done_seq, done)
 
     def _display(self, values: Any) -> Any:
         cached_values, cached_config = self._display_cache
@@ -135,11 +145,14 @@ class Ingest:
         if len(used) != len(frames):
             raise WireError(DropReason.TRUNCATED, f"{len(frames) - len(used)} unreferenced frames")
 
-    def _image(
-        self, producer: str, item: WireItem, frames: list[zmq.Frame]
-    ) -> ReceivedImage | None:
+    def _image(self, batch: Batch, item: WireItem, frames: list[zmq.Frame]) -> ReceivedImage | None:
         pixels = item.pixels
+        producer = batch.producer
         try:
+            if isinstance(pixels, ShmPixels) and self.zero_copy:
+                view, entry = self._pool(producer, pixels).view(pixels, item.shape, _dtype(item))
+                lease = self.leases.lend(producer, batch.seq, view, entry, pixels.generation)
+                return ReceivedImage(item.image_item(), view, lease)
             if isinstance(pixels, ShmPixels):
                 data = self._copy_from_pool(producer, item, pixels)
             else:
@@ -155,12 +168,16 @@ class Ingest:
             return None
         return ReceivedImage(item.image_item(), data)
 
-    def _copy_from_pool(self, producer: str, item: WireItem, pixels: ShmPixels) -> np.ndarray:
+    def _pool(self, producer: str, pixels: ShmPixels) -> PoolReader:
         pool = self.pools.get(producer)
         if pool is None or pool.id != pixels.pool:
             raise SlotError(f"no pool {pixels.pool} attached for {producer}")
+        return pool
+
+    def _copy_from_pool(self, producer: str, item: WireItem, pixels: ShmPixels) -> np.ndarray:
         dtype = _dtype(item)
-        return pool.copy_out(pixels, item.shape, dtype, self.recycler.empty(item.shape, dtype))
+        out = self.recycler.empty(item.shape, dtype)
+        return self._pool(producer, pixels).copy_out(pixels, item.shape, dtype, out)
 
     # ---------------------------------------------------------------- pools
 
@@ -187,7 +204,8 @@ class Ingest:
                 self.counters.producers[producer].pool = ""
         reader = self.pools.pop(producer, None)
         if reader is not None:
-            reader.close()
+            reader.close()  # views still lent out keep the mapping until they go
+            self.leases.forget(producer)
         for fd in [fd for fd, owner in self._pidfds.items() if owner == producer]:
             del self._pidfds[fd]
             os.close(fd)

@@ -1,14 +1,26 @@
-"""The viewer's side of a producer's pool: validated, torn-read-proof copies out of it."""
+"""The viewer's side of a producer's pool: validated, torn-read-proof copies out of it,
+or read-only views of it lent to the display (see ``lease``)."""
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 
 import numpy as np
 
 from platestream.schemas import PoolInfo, ShmPixels
 
-from .shm import GENERATION, MAGIC, NBYTES, OFFSET, Layout, SegmentError, open_readonly
+from .shm import (
+    GENERATION,
+    HEADER_BYTES,
+    MAGIC,
+    NBYTES,
+    OFFSET,
+    SLOT_WORDS,
+    Layout,
+    SegmentError,
+    open_readonly,
+)
 
 
 class SlotError(ValueError):
@@ -75,6 +87,24 @@ class PoolReader:
             raise Overwritten(f"slot {ref.slot} was rewritten during the copy")
         return out
 
+    def view(
+        self, ref: ShmPixels, shape: tuple[int, ...], dtype: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A read-only view of the referenced pixels and the slot's table row, to check
+        later that the slot was not rewritten; raises Overwritten if it already was."""
+        entry, buffer = self._region(ref)
+        if int(dtype.itemsize) * int(np.prod(shape, dtype=np.int64)) != ref.nbytes:
+            raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
+        if not self._matches(entry, ref):
+            raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
+        # frombuffer holds a buffer export (np.ndarray(buffer=...) does not): the mapping
+        # cannot be closed under these views, it outlives the reader until they are gone.
+        count = int(np.prod(shape, dtype=np.int64))
+        pixels = np.frombuffer(buffer, dtype=dtype, count=count, offset=ref.offset)
+        row = HEADER_BYTES + ref.slot * SLOT_WORDS * 8
+        entry = np.frombuffer(buffer, dtype="<u8", count=SLOT_WORDS, offset=row)
+        return pixels.reshape(shape), entry
+
     @staticmethod
     def _matches(entry: np.ndarray, ref: ShmPixels) -> bool:
         return (
@@ -86,5 +116,7 @@ class PoolReader:
     def close(self) -> None:
         self._table = None
         if self._buffer is not None:
-            self._buffer.close()
+            # Views lent out may still use it: then it is unmapped when the last one goes.
+            with contextlib.suppress(BufferError):
+                self._buffer.close()
             self._buffer = None

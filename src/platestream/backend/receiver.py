@@ -2,9 +2,10 @@
 
 It binds the data port (SUB) and the control port (ROUTER, data port + 1000), as the
 persistent side does; validates every message; copies pixels out of producers' pools the
-moment a batch arrives (so producers can reuse their slots), and queues the batches for
-the display. One thread - ``start()``, or your own calling ``serve_forever()`` - owns the
-sockets and reacts to arrivals (no timer polling).
+moment a batch arrives (so producers can reuse their slots) - or, with ``zero_copy``,
+lends read-only views of the slots until the display releases them (see ``lease``) - and
+queues the batches for the display. One thread - ``start()``, or your own calling
+``serve_forever()`` - owns the sockets and reacts to arrivals (no timer polling).
 
 The display side is woken on arrival three ways, pick one: ``on_arrival(callback)`` (called
 in the receive thread; emit a Qt signal from it), ``arrival_fd()`` (readable while batches
@@ -64,6 +65,7 @@ class ReceiverOptions:
     max_producers: int = 1024
     max_pending: int = 4096  # held pongs and syncs
     recycle_bytes: int = 512 << 20  # receive buffers kept for reuse once unreferenced
+    zero_copy: bool = False  # lend views of producers' pools instead of copying (see lease)
     curve: CurveServer | None = None  # required when host is not a loopback address
 
 
@@ -234,6 +236,8 @@ class Receiver:
         timeout = min(timeout_s, self.builtins.next_deadline() - time.monotonic())
         ready = dict(poller.poll(max(0, int(timeout * 1000)) + 1))
         handled = self._handle_ready(ready)
+        for producer in self.ingest.leases.changed():
+            self.builtins.batch_done(producer)
         self.builtins.expire()
         self.router.flush_outbox()
         return handled
@@ -289,9 +293,9 @@ class Receiver:
                 log.exception("failed to take in batch %s of %s", message.seq, message.producer)
                 self.counters.drop(DropReason.INTERNAL, 1, message.producer)
                 batch = None
-            self.builtins.batch_done(message.producer, message.seq)
             if batch is not None and self.queue.put(batch):
                 self._signal_arrival()
+            self.builtins.batch_done(message.producer)
 
     def _signal_arrival(self) -> None:
         with self._arrival_lock:

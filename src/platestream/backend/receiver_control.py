@@ -160,8 +160,9 @@ class BuiltinHandlers:
         self._syncs.setdefault(message.producer, []).append((request, message.after, deadline))
         return DEFER
 
-    def batch_done(self, producer: str, seq: int) -> None:
-        self.receiver.ingest.mark_done(producer, seq)
+    def batch_done(self, producer: str) -> None:
+        """Batches of ``producer`` were taken in or given back: answer its waiting sync."""
+        self.receiver.ingest.update_done(producer)
         held = self._syncs.get(producer)
         if not held:
             return

@@ -47,7 +47,7 @@ class ViewerState:
 
     ready: bool = wire_field("the viewer accepts and shows images")
     producers: int = wire_field("producers the viewer currently knows", minimum=0)
-    received: int = wire_field("images received and copied out", minimum=0)
+    received: int = wire_field("images received (copied out or lent)", minimum=0)
     dropped: int = wire_field("images and messages the viewer dropped, all reasons", minimum=0)
     queue_depth: int = wire_field("batches waiting for the display", minimum=0)
     queue_bytes: int = wire_field("bytes of pixels waiting for the display", minimum=0)
@@ -96,8 +96,8 @@ class Synced(Message):
         "the viewer's id; a new one means the viewer restarted", max_length=64
     )
     done_seq: int = wire_field(
-        "every batch of this producer up to here was copied out or dropped; its slots "
-        "may be rewritten",
+        "every batch of this producer up to here was copied out (or its lent pixels "
+        "released) or dropped; its slots may be rewritten",
         minimum=0,
     )
     dropped: Mapping[str, int] = wire_field(
@@ -112,7 +112,7 @@ class ProducerReport:
     pid: int = wire_field("its process id (0 until it attached a pool)", minimum=0)
     pool: str = wire_field("its attached pool id, '' if none", max_length=31)
     batches: int = wire_field("batches received", minimum=0)
-    images: int = wire_field("images received and copied out", minimum=0)
+    images: int = wire_field("images received (copied out or lent)", minimum=0)
     bytes: int = wire_field("pixel bytes received", minimum=0)
     last_seq: int = wire_field("the last batch number received", minimum=0)
     done_seq: int = wire_field("the last batch number done with", minimum=0)
@@ -128,7 +128,7 @@ class StatusReport(Message):
     viewer_id: str = wire_field("the viewer's id", max_length=64)
     state: ViewerState = wire_field("the counters at a glance")
     batches: int = wire_field("batches received", minimum=0)
-    images: int = wire_field("images received and copied out", minimum=0)
+    images: int = wire_field("images received (copied out or lent)", minimum=0)
     bytes: int = wire_field("pixel bytes received", minimum=0)
     dropped: Mapping[str, int] = wire_field(f"everything dropped, {COUNTS}", max_length=64)
     auth_denied: int = wire_field("connections refused by CURVE authentication", minimum=0)

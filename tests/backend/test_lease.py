@@ -1,0 +1,208 @@
+"""Zero-copy receiving: leased views of producers' pools, released by use or by collection."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from platestream.backend import NapariStreamingBackend, ReceivedBatch, Receiver
+from platestream.backend.lease import LeaseBook
+from platestream.backend.pool import SlotPool
+from platestream.backend.reader import PoolReader
+from platestream.layering import ImageItem
+
+from .helpers import config, env, wait_until
+
+Make = Callable[..., NapariStreamingBackend]
+MakeReceiver = Callable[..., Receiver]
+
+
+def items(n: int, site0: int = 0) -> list[ImageItem]:
+    return [ImageItem({"site": site0 + i}, 0, "raw", (64, 64), "uint16") for i in range(n)]
+
+
+def arrays(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 65535, (64, 64), dtype=np.uint16) for _ in range(n)]
+
+
+def done_seq(receiver: Receiver, producer: str) -> int:
+    return receiver.stats().producers[producer].done_seq
+
+
+def take_one(receiver: Receiver) -> ReceivedBatch:
+    assert receiver.wait(10), "no batch arrived"
+    (batch,) = receiver.take()
+    return batch
+
+
+def test_pixels_are_lent_read_only_and_the_batch_is_done_only_once_released(
+    make_backend: Make, make_receiver: MakeReceiver
+) -> None:
+    receiver = make_receiver(zero_copy=True)
+    backend = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
+    sent = arrays(3, seed=1)
+    assert backend.save_batch(sent, items(3)).sent == 3
+    batch = take_one(receiver)
+    for mine, image in zip(sent, batch.images, strict=True):
+        assert image.lease is not None and image.intact()
+        assert not image.data.flags.writeable and not image.data.flags.owndata
+        np.testing.assert_array_equal(image.data, mine)
+    (link,) = backend.links().values()
+    # Held: the producer may not rewrite these slots, so the batch is not done.
+    assert done_seq(receiver, batch.producer) < batch.seq
+    assert link.acked_seq < batch.seq
+    batch.release()
+    batch.release()  # idempotent
+    assert link.flush(10), "the release did not reach the producer"
+    assert done_seq(receiver, batch.producer) == batch.seq
+
+
+def test_a_lease_lasts_while_any_view_of_its_pixels_lives(
+    make_backend: Make, make_receiver: MakeReceiver
+) -> None:
+    receiver = make_receiver(zero_copy=True)
+    backend = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
+    sent = arrays(1, seed=2)[0]
+    assert backend.save(sent, items(1)[0]).sent == 1
+    batch = take_one(receiver)
+    producer, seq = batch.producer, batch.seq
+    corner = batch.images[0].data[8:16, 8:16]
+    del batch
+    gc.collect()
+    assert done_seq(receiver, producer) < seq  # the slice still reaches the slot
+    np.testing.assert_array_equal(corner, sent[8:16, 8:16])
+    del corner
+    gc.collect()
+    wait_until(lambda: done_seq(receiver, producer) == seq, 10, "release by collection")
+
+
+def test_a_newer_image_of_a_queued_plane_gives_the_older_slot_back(
+    make_backend: Make, make_receiver: MakeReceiver
+) -> None:
+    receiver = make_receiver(zero_copy=True)
+    backend = make_backend(config(receiver.data_port, delivery="live", transport="shm"))
+    assert backend.connect(timeout_s=10)
+    (link,) = backend.links().values()
+    assert backend.save(arrays(1, 3)[0], items(1)[0]).sent == 1
+    first_seq = link.next_seq - 1
+    assert backend.save(arrays(1, 4)[0], items(1)[0]).sent == 1  # the same plane
+    # Nothing taken yet: the queue keeps the newer image and releases the older one.
+    wait_until(lambda: done_seq(receiver, link.producer_id) == first_seq, 10, "supersede")
+    batch = take_one(receiver)
+    np.testing.assert_array_equal(batch.images[0].data, arrays(1, 4)[0])
+    batch.release()
+    assert link.flush(10)
+
+
+def test_leased_pixels_stay_readable_after_their_producer_left(
+    make_backend: Make, make_receiver: MakeReceiver
+) -> None:
+    receiver = make_receiver(zero_copy=True)
+    backend = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
+    sent = arrays(2, seed=5)
+    assert backend.save_batch(sent, items(2)).sent == 2
+    batch = take_one(receiver)
+    backend.close()  # detaches: the receiver unmaps the pool as far as it can
+    wait_until(lambda: receiver.stats().pools == 0, 10, "the pool released")
+    for mine, image in zip(sent, batch.images, strict=True):
+        np.testing.assert_array_equal(image.data, mine)
+    batch.release()  # a forgotten producer: nothing to do
+    other = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
+    assert other.save_batch(sent, items(2)).sent == 2
+    again = take_one(receiver)
+    np.testing.assert_array_equal(again.images[1].data, sent[1])
+    again.release()
+
+
+def test_a_rewritten_slot_is_seen_by_its_lease() -> None:
+    pool = SlotPool(1 << 20, slots=1)  # full after one image
+    reader = PoolReader(pool.segment.info(), os.getpid())
+    pool.segment.unlink()
+    wakes: list[int] = []
+    book = LeaseBook(lambda: wakes.append(1))
+    try:
+        old = np.zeros((32, 32), np.uint16)
+        slot = pool.acquire(old.nbytes, "p", 1, live=True)
+        assert slot is not None
+        ref = pool.write(slot, old, 1, "p")
+        view, entry = reader.view(ref, old.shape, old.dtype)
+        lease = book.lend("producer", 1, view, entry, ref.generation)
+        assert lease.intact() and book.oldest("producer") == 1 and book.on_loan() == 1
+        # Live mode, pool full: a newer image of the plane takes the slot it still lends.
+        newer = pool.acquire(old.nbytes, "p", 2, live=True)
+        assert newer is not None and newer.offset == slot.offset
+        pool.write(newer, old + 7, 2, "p")
+        assert not lease.intact()  # whatever was copied from ``view`` must be discarded
+        lease.release()
+        assert book.oldest("producer") is None and book.changed() == {"producer"}
+        assert wakes == [1]
+        lease.release()
+        assert wakes == [1] and book.changed() == set()
+        del view, entry, lease
+    finally:
+        reader.close()
+        pool.close()
+
+
+def test_forgetting_a_producer_frees_its_batches() -> None:
+    book = LeaseBook(lambda: None)
+    pool = SlotPool(1 << 20, slots=2)
+    reader = PoolReader(pool.segment.info(), os.getpid())
+    pool.segment.unlink()
+    try:
+        array = np.ones((16, 16), np.uint8)
+        slot = pool.acquire(array.nbytes, "p", 3, live=False)
+        assert slot is not None
+        ref = pool.write(slot, array, 3, "p")
+        view, entry = reader.view(ref, array.shape, array.dtype)
+        lease = book.lend("gone", 3, view, entry, ref.generation)
+        book.forget("gone")
+        assert book.oldest("gone") is None
+        lease.release()  # after the producer was forgotten: ignored, no error
+        assert book.changed() == set()
+        reader.close()  # a view is still lent: the mapping stays until it goes
+        np.testing.assert_array_equal(view, array)
+        del view, entry, lease
+    finally:
+        pool.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_large_buffers_are_reused_not_faulted_in_again() -> None:
+    """After keep_large_buffers, a 32 MiB buffer freed and allocated again costs no page
+    faults; without it, every allocation faults all its pages in."""
+    script = """
+import resource, sys
+from platestream.backend.heap import keep_large_buffers
+if sys.argv[1] == "keep":
+    assert keep_large_buffers()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+buffer = bytearray(32 << 20); del buffer  # the first one is faulted in either way
+before = faults()
+for _ in range(5):
+    buffer = bytearray(32 << 20)  # zero-filled: every page is touched
+    del buffer
+print(faults() - before)
+"""
+    pages = (32 << 20) // os.sysconf("SC_PAGE_SIZE")
+    counts = {}
+    for mode in ("keep", "default"):
+        out = subprocess.run(
+            [sys.executable, "-c", script, mode],
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        counts[mode] = int(out.stdout.strip())
+    assert counts["default"] >= 4 * pages, counts  # fresh mmaps: faulted every time
+    assert counts["keep"] < pages // 2, counts  # reused heap memory
