@@ -3,7 +3,9 @@
 A sink for benchmarks, tests and debugging without napari. It prints one JSON line when it
 listens (``{"event": "ready", "data_port": ..., ...}``); with ``--echo``, one line per image
 received (its component values and a CRC-32 of its pixels); and ``{"event": "stopped"}``
-with the final counters when it ends (a ``shutdown`` request, SIGTERM or SIGINT).
+with the final counters when it ends (a ``shutdown`` request, SIGTERM or SIGINT). Like the
+napari viewer it receives zero-copy (pixels lent from the producers' pools, released once
+used); ``--copy`` copies them out instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from platestream.schemas import unstructure
 
+from .heap import keep_large_buffers
 from .receiver import Receiver, ReceiverOptions
 from .security import KeyStore
 
@@ -38,21 +41,27 @@ def _consume(receiver: Receiver, echo: bool, hold: threading.Event) -> None:
             continue
         batches = receiver.take()
         if not echo:
-            # Dropped at once, so the receive buffers go back to the receiver's recycler
-            # while they are still warm in cache.
+            # Released at once: leased slots go back to their producers, copied buffers to
+            # the receiver's recycler while still warm in cache.
+            for batch in batches:
+                batch.release()
             del batches
             continue
         for batch in batches:
-            for image in batch.images:
-                _emit(
-                    "image",
-                    producer=batch.producer,
-                    seq=batch.seq,
-                    components=dict(image.item.components),
-                    step=image.item.step_name,
-                    shape=list(image.data.shape),
-                    crc=zlib.crc32(image.data.tobytes()),
-                )
+            with batch:
+                for image in batch.images:
+                    crc = zlib.crc32(image.data.data)
+                    if not image.intact():
+                        continue  # rewritten while read (live mode): not a real image
+                    _emit(
+                        "image",
+                        producer=batch.producer,
+                        seq=batch.seq,
+                        components=dict(image.item.components),
+                        step=image.item.step_name,
+                        shape=list(image.data.shape),
+                        crc=crc,
+                    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keys", type=Path, help="key directory: require CURVE")
     parser.add_argument("--echo", action="store_true", help="print a line per image")
     parser.add_argument("--hold", action="store_true", help="queue images but never take them")
+    parser.add_argument(
+        "--copy", action="store_true", help="copy pixels out of shared memory (no leases)"
+    )
     return parser
 
 
@@ -76,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_message_bytes=args.max_message_bytes,
         queue_batches=args.queue_batches,
         curve=curve,
+        zero_copy=not args.copy,
     )
+    keep_large_buffers()  # inline frames land in reused heap memory, not fresh mmaps
     receiver = Receiver(options)
     hold = threading.Event()
     if args.hold:
