@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from platestream.backend import ReceivedImage
+from platestream.backend.lease import LeaseBook
 from platestream.layering import ImageItem, LayerKind, PlanState, update
 from platestream.viewer.growable import GrowableArray
 from platestream.viewer.plans import Plans
@@ -142,6 +143,34 @@ def test_live_stream_overwrites_one_plane_in_place() -> None:
     assert changes.written == {stored.name} and not changes.reshaped and not changes.created
     assert changes.images == 50
     assert int(array[0, 0, 0, 0]) == 49
+
+
+def test_a_leased_image_rewritten_while_copied_is_blanked_not_shown() -> None:
+    display = config()
+    plans = Plans()
+    first = image((0, "raw"), (8, 8), "uint16", well="A01", channel=1, site=1)
+    plans.add(display, [ReceivedImage(first, np.full((8, 8), 5, np.uint16))])
+    stored = next(iter(plans.store.layers.values()))
+    assert stored.array is not None and int(stored.array.view.max()) == 5
+    plans.store.take_changes()
+    book = LeaseBook(lambda: None)
+    entries = {gen: np.array([gen, 0, 0, 0], "<u8") for gen in (4, 6)}
+    sound = book.lend("p", 1, np.zeros(1), entries[4], generation=4)
+    torn = book.lend("p", 2, np.zeros(1), entries[6], generation=4)  # slot now holds 6
+    other = image((0, "raw"), (8, 8), "uint16", well="A01", channel=1, site=2)
+    newer = image((0, "raw"), (8, 8), "uint16", well="A01", channel=1, site=1)
+    plans.add(
+        display,
+        [
+            ReceivedImage(other, np.full((8, 8), 7, np.uint16), sound),
+            ReceivedImage(newer, np.full((8, 8), 9, np.uint16), torn),
+        ],
+    )
+    view = stored.array.view
+    assert plans.store.take_torn() == [newer]
+    assert int(view[..., 0, :, :].max()) == 0  # site 1: blanked, neither 5 nor 9
+    assert int(view[..., 1, :, :].min()) == 7  # site 2: shown
+    assert plans.store.take_changes().images == 1
 
 
 def test_contrast_comes_from_the_first_plane_only() -> None:

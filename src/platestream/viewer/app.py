@@ -120,6 +120,7 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
     from qtpy.QtWidgets import QApplication
 
     from platestream.backend import Receiver, ReceiverOptions
+    from platestream.backend.heap import keep_large_buffers
     from platestream.backend.security import KeyStore
 
     from .records import ViewerRecord, remove_record, write_record
@@ -130,7 +131,11 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
     app: Any = QApplication.instance()
     curve = KeyStore(args.keys).server() if args.keys else None
     try:
-        receiver = Receiver(ReceiverOptions(host=args.host, port=args.port, curve=curve))
+        # Zero-copy: the pump copies pixels from the producers' slots straight into the
+        # layers, then gives the slots back (one copy instead of two).
+        options = ReceiverOptions(host=args.host, port=args.port, curve=curve, zero_copy=True)
+        keep_large_buffers()  # inline frames land in reused heap memory, not fresh mmaps
+        receiver = Receiver(options)
     except zmq.ZMQError as err:
         _emit("error", message=f"cannot listen on {args.host}:{args.port}: {err}")
         viewer.close()

@@ -74,6 +74,7 @@ class Plans:
         plan = self._plan(display)
         for run, group in _by_run(images):
             pixels = {id(image.item): image.data for image in group}
+            leased = {id(image.item): image for image in group if image.lease is not None}
             try:
                 result = update(plan.state, (image.item for image in group), run)
             except PlanError as err:
@@ -85,7 +86,11 @@ class Plans:
             def pixels_of(item: ImageItem, table: dict[int, Array] = pixels) -> Array | None:
                 return table.get(id(item))
 
-            self.store.apply(result.ops, pixels_of, plan.names)
+            def intact(item: ImageItem, table: dict[int, ReceivedImage] = leased) -> bool:
+                image = table.get(id(item))
+                return image is None or image.intact()
+
+            self.store.apply(result.ops, pixels_of, plan.names, intact if leased else None)
             self._forget_removed(plan, result.ops)
             plan.state = result.state
 

@@ -24,7 +24,15 @@ from qtpy.QtGui import QImage
 from qtpy.QtWidgets import QApplication
 
 from platestream.backend import DEFER, ControlRequest, Deferred, ReceivedBatch, Receiver
-from platestream.schemas import Error, ErrorCode, Message, Ok, Snapshot, SnapshotReply
+from platestream.schemas import (
+    DropReason,
+    Error,
+    ErrorCode,
+    Message,
+    Ok,
+    Snapshot,
+    SnapshotReply,
+)
 
 from .figures import Figures
 from .plans import Plans, display_key
@@ -105,7 +113,10 @@ class Pump(QObject):
         self._signalled.clear()  # arrivals from now on signal again
         batches = self.receiver.take()
         if batches:
-            self._plan(batches)
+            try:
+                self._plan(batches)
+            finally:
+                self._done_with(batches)
         first_show = not self.sink.layers
         changes = self.sink.flush()
         if first_show and changes.created:
@@ -129,6 +140,17 @@ class Pump(QObject):
         with counters.lock:
             received = counters.images
         self.figures.sample(received, len(self.sink.layers))
+
+    def _done_with(self, batches: list[ReceivedBatch]) -> None:
+        """The pixels are in the layers: give leased slots back, count torn reads."""
+        torn = self.plans.store.take_torn()
+        if torn:
+            producers = {id(i.item): b.producer for b in batches for i in b.images}
+            for item in torn:
+                producer = producers.get(id(item))
+                self.receiver.counters.drop(DropReason.OVERWRITTEN, 1, producer)
+        for batch in batches:
+            batch.release()
 
     def _plan(self, batches: list[ReceivedBatch]) -> None:
         # Consecutive batches with one display config are planned in one call (cheaper).

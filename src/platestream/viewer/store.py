@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 Index = tuple[int, ...]
 PixelsOf = Callable[[ImageItem], Array | None]
+IntactOf = Callable[[ImageItem], bool]  # False: the pixels changed while they were read
 ARRAY_KINDS = frozenset({LayerKind.IMAGE, LayerKind.LABELS})
 PLANE_LABELS = ("Y", "X")
 
@@ -138,20 +139,36 @@ class LayerStore:
     def __init__(self) -> None:
         self.layers: dict[str, StoredLayer] = {}
         self._changes = Changes()
+        self._intact: IntactOf | None = None
+        self.torn: list[ImageItem] = []  # read while their slot was rewritten: not shown
 
     def take_changes(self) -> Changes:
         changes, self._changes = self._changes, Changes()
         return changes
 
     def apply(
-        self, ops: Iterable[Operation], pixels: PixelsOf, rename: Mapping[str, str] | None = None
+        self,
+        ops: Iterable[Operation],
+        pixels: PixelsOf,
+        rename: Mapping[str, str] | None = None,
+        intact: IntactOf | None = None,
     ) -> None:
         """Apply ``ops``; ``pixels(item)`` gives a WritePlane's array (None: skip it);
-        ``rename`` maps plan names to napari names (see ``plans``)."""
+        ``rename`` maps plan names to napari names (see ``plans``). ``intact(item)``, asked
+        after an item's pixels were copied in, False if they were rewritten meanwhile (a
+        zero-copy lease): that plane is blanked instead of showing a torn image."""
         names = rename or {}
-        for op in ops:
-            handler = _HANDLERS[type(op)]
-            handler(self, op, names, pixels)
+        self._intact = intact
+        try:
+            for op in ops:
+                handler = _HANDLERS[type(op)]
+                handler(self, op, names, pixels)
+        finally:
+            self._intact = None
+
+    def take_torn(self) -> list[ImageItem]:
+        torn, self.torn = self.torn, []
+        return torn
 
     def clear(self) -> list[str]:
         """Forget every layer; returns their names (for napari to remove)."""
@@ -251,6 +268,8 @@ class LayerStore:
                     "%s: %s payload of shape %s skipped", layer.name, layer.kind, data.shape
                 )
                 return
+            if self._torn(op.item):
+                return
             layer.planes[op.index] = payload
             self._changes.reshaped.add(layer.name)
         else:
@@ -260,10 +279,20 @@ class LayerStore:
                 plane[tuple(slice(0, n) for n in data.shape)] = data
             else:
                 plane[...] = data
+            if self._torn(op.item):
+                plane[...] = 0
+                self._changes.written.add(layer.name)
+                return
             if layer.contrast is None and layer.kind is LayerKind.IMAGE:
                 layer.contrast = estimate_contrast(data)
             self._changes.written.add(layer.name)
         self._changes.images += 1
+
+    def _torn(self, item: ImageItem) -> bool:
+        if self._intact is None or self._intact(item):
+            return False
+        self.torn.append(item)
+        return True
 
     def _copy(self, op: CopyPlane, names: Mapping[str, str], _: PixelsOf) -> None:
         source, target = self._layer(names, op.source), self._layer(names, op.layer)
