@@ -54,10 +54,12 @@ def test_each_shared_memory_target_gets_its_own_verdict() -> None:
         "32 MiB": {
             "plain": 14.0,
             "shm": 7.8,
+            "shm_copy": 7.0,
             "fresh": 1.6,
             "inline": 1.4,
             "zmq": 1.7,
             "shm/plain": 7.8 / 14.0,
+            "shm_copy/plain": 7.0 / 14.0,
             "shm/fresh": 7.8 / 1.6,
             "inline/zmq": 1.4 / 1.7,
         }

@@ -81,6 +81,15 @@ def transport_rows(r: dict[str, Any]) -> list[Row]:
         rows.append(
             Row(
                 b,
+                f"shared memory copied out (zero_copy=False), {frame} frames",
+                f"{x['shm_copy']:.2f} GB/s",
+                f"{x['shm_copy/plain']:.2f}x plain copy",
+                "",
+            )
+        )
+        rows.append(
+            Row(
+                b,
                 f"inline over TCP loopback, {frame} frames",
                 f"{x['inline']:.2f} GB/s",
                 f"{x['inline/zmq']:.2f}x bare libzmq ({x['zmq']:.2f} GB/s)",

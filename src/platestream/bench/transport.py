@@ -4,12 +4,16 @@ For 8 MiB and 32 MiB frames it measures, in one run:
 
 - ``plain``: one ``np.copyto`` between preallocated arrays - the limit;
 - ``shm``: our shared-memory path, producer array to receiver array, with the receiver in
-  another process (lossless, so every frame is copied out; timed until acknowledged);
+  another process working as the napari viewer does (lossless; each frame's pixels lent
+  to the display as a read-only array, then released; timed until acknowledged);
+- ``shm copy``: the same, with the receiver copying every frame out into an array of its
+  own (``ReceiverOptions(zero_copy=False)``, the library's default);
 - ``fresh``: the reference design - a new segment per image, page-faulted on first
   write, opened, copied and unlinked by the receiver - written here as the baseline;
 - ``inline``: our inline path over TCP loopback (forced ``transport = "inline"``);
 - ``zmq``: bare libzmq over TCP loopback, the same frames, no platestream at all - the
-  limit the inline path runs into;
+  limit the inline path runs into (its receiver has our receivers' malloc thresholds,
+  see ``platestream.backend.heap``);
 
 and the time of a live ``save_batch`` of 16 images with no viewer listening. Each
 throughput is the best of a few runs (the machine is shared; the best run is the one
@@ -36,6 +40,7 @@ import numpy as np
 import zmq
 
 from platestream.backend import NapariStreamingBackend
+from platestream.backend.heap import keep_large_buffers
 from platestream.backend.shm import shm_unlink
 from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
@@ -72,9 +77,9 @@ def plain_copy(frame: np.ndarray, frames: int) -> float:
 
 
 @contextlib.contextmanager
-def _receiver_process() -> Iterator[int]:
+def _receiver_process(*options: str) -> Iterator[int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "platestream.backend.serve", "--port", "0"],
+        [sys.executable, "-m", "platestream.backend.serve", "--port", "0", *options],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -91,9 +96,11 @@ def _receiver_process() -> Iterator[int]:
             proc.stdout.close()
 
 
-def streamed(frame: np.ndarray, frames: int, transport: str) -> float:
-    """Frames/s through our backend to a receiver process, until all are acknowledged."""
-    with _receiver_process() as port:
+def streamed(frame: np.ndarray, frames: int, transport: str, copy: bool = False) -> float:
+    """Frames/s through our backend to a receiver process, until all are acknowledged.
+    The receiver works as the viewer does - shared-memory pixels lent, then released - or
+    with ``copy`` copies them out into arrays of its own."""
+    with _receiver_process(*(["--copy"] if copy else [])) as port:
         config = NapariStreamingConfig(
             napari_host="127.0.0.1",
             napari_port=port,
@@ -158,7 +165,9 @@ def _baseline_receiver(port: int) -> None:
 
 
 def _bare_zmq_receiver(port: int) -> None:
-    """Child: receive frames, acknowledge each; an empty frame ends it."""
+    """Child: receive frames, acknowledge each; an empty frame ends it. With the same
+    allocator thresholds as our receivers, so the comparison is like for like."""
+    keep_large_buffers()
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = context.socket(zmq.PAIR)
     sock.connect(f"tcp://127.0.0.1:{port}")
@@ -302,11 +311,13 @@ def run(
         row = {
             "plain": max(plain_copy(frame, frames) for _ in range(RUNS)),
             "shm": streamed(frame, frames, "shm"),
+            "shm_copy": streamed(frame, frames, "shm", copy=True),
             "fresh": fresh_segments(frame, frames),
             "inline": streamed(frame, frames, "inline"),
             "zmq": bare_zmq(frame, frames),
         }
         row["shm/plain"] = row["shm"] / row["plain"]
+        row["shm_copy/plain"] = row["shm_copy"] / row["plain"]
         row["shm/fresh"] = row["shm"] / row["fresh"]
         row["inline/zmq"] = row["inline"] / row["zmq"]
         results["frames"][f"{mib} MiB"] = row
@@ -334,12 +345,14 @@ def _verdicts(results: dict[str, Any]) -> list[str]:
 
 
 def render(results: dict[str, Any]) -> str:
-    header = f"{'frame':>8} {'plain':>8} {'shm':>8} {'fresh':>8} {'inline':>8} {'zmq':>8}"
+    header = f"{'frame':>8} {'plain':>8} {'shm':>8} {'shm copy':>9} {'fresh':>8} {'inline':>8}"
+    header += f" {'zmq':>8}"
     header += f" {'shm/plain':>10} {'shm/fresh':>10} {'inline/zmq':>11}"
     lines = ["throughput in GB/s (1e9 bytes/s), best of runs", header]
     for name, row in results["frames"].items():
         lines.append(
-            f"{name:>8} {row['plain']:8.2f} {row['shm']:8.2f} {row['fresh']:8.2f} "
+            f"{name:>8} {row['plain']:8.2f} {row['shm']:8.2f} {row['shm_copy']:9.2f} "
+            f"{row['fresh']:8.2f} "
             f"{row['inline']:8.2f} {row['zmq']:8.2f} {row['shm/plain']:10.2f} "
             f"{row['shm/fresh']:10.1f} {row['inline/zmq']:11.2f}"
         )
