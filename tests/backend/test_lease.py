@@ -6,14 +6,15 @@ import gc
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 from platestream.backend import NapariStreamingBackend, ReceivedBatch, Receiver
-from platestream.backend.lease import LeaseBook
-from platestream.backend.pool import SlotPool
+from platestream.backend.lease import LeaseBook, SlotLease
+from platestream.backend.pool import Slot, SlotPool
 from platestream.backend.reader import PoolReader
 from platestream.layering import ImageItem
 
@@ -42,14 +43,21 @@ def take_one(receiver: Receiver) -> ReceivedBatch:
     return batch
 
 
+def send_and_take(
+    make_backend: Make, receiver: Receiver, n: int, seed: int
+) -> tuple[NapariStreamingBackend, list[np.ndarray], ReceivedBatch]:
+    """``n`` images sent lossless through shared memory, and the batch they arrived in."""
+    backend = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
+    sent = arrays(n, seed)
+    assert backend.save_batch(sent, items(n)).sent == n
+    return backend, sent, take_one(receiver)
+
+
 def test_pixels_are_lent_read_only_and_the_batch_is_done_only_once_released(
     make_backend: Make, make_receiver: MakeReceiver
 ) -> None:
     receiver = make_receiver(zero_copy=True)
-    backend = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
-    sent = arrays(3, seed=1)
-    assert backend.save_batch(sent, items(3)).sent == 3
-    batch = take_one(receiver)
+    backend, sent, batch = send_and_take(make_backend, receiver, 3, seed=1)
     for mine, image in zip(sent, batch.images, strict=True):
         assert image.lease is not None and image.intact()
         assert not image.data.flags.writeable and not image.data.flags.owndata
@@ -68,10 +76,7 @@ def test_a_lease_lasts_while_any_view_of_its_pixels_lives(
     make_backend: Make, make_receiver: MakeReceiver
 ) -> None:
     receiver = make_receiver(zero_copy=True)
-    backend = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
-    sent = arrays(1, seed=2)[0]
-    assert backend.save(sent, items(1)[0]).sent == 1
-    batch = take_one(receiver)
+    _, (sent,), batch = send_and_take(make_backend, receiver, 1, seed=2)
     producer, seq = batch.producer, batch.seq
     corner = batch.images[0].data[8:16, 8:16]
     del batch
@@ -105,35 +110,45 @@ def test_leased_pixels_stay_readable_after_their_producer_left(
     make_backend: Make, make_receiver: MakeReceiver
 ) -> None:
     receiver = make_receiver(zero_copy=True)
-    backend = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
-    sent = arrays(2, seed=5)
-    assert backend.save_batch(sent, items(2)).sent == 2
-    batch = take_one(receiver)
+    backend, sent, batch = send_and_take(make_backend, receiver, 2, seed=5)
     backend.close()  # detaches: the receiver unmaps the pool as far as it can
     wait_until(lambda: receiver.stats().pools == 0, 10, "the pool released")
     for mine, image in zip(sent, batch.images, strict=True):
         np.testing.assert_array_equal(image.data, mine)
     batch.release()  # a forgotten producer: nothing to do
-    other = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
-    assert other.save_batch(sent, items(2)).sent == 2
-    again = take_one(receiver)
-    np.testing.assert_array_equal(again.images[1].data, sent[1])
+    _, again_sent, again = send_and_take(make_backend, receiver, 2, seed=6)
+    np.testing.assert_array_equal(again.images[1].data, again_sent[1])
     again.release()
 
 
-def test_a_rewritten_slot_is_seen_by_its_lease() -> None:
-    pool = SlotPool(1 << 20, slots=1)  # full after one image
+@contextmanager
+def pool_and_reader(slots: int) -> Iterator[tuple[SlotPool, PoolReader]]:
+    pool = SlotPool(1 << 20, slots=slots)
     reader = PoolReader(pool.segment.info(), os.getpid())
     pool.segment.unlink()
+    try:
+        yield pool, reader
+    finally:
+        reader.close()
+        pool.close()
+
+
+def lend_one(
+    pool: SlotPool, reader: PoolReader, book: LeaseBook, array: np.ndarray, producer: str, seq: int
+) -> tuple[SlotLease, np.ndarray, Slot]:
+    slot = pool.acquire(array.nbytes, "p", seq, live=True)
+    assert slot is not None
+    ref = pool.write(slot, array, seq, "p")
+    view, entry = reader.view(ref, array.shape, array.dtype)
+    return book.lend(producer, seq, view, entry, ref.generation), view, slot
+
+
+def test_a_rewritten_slot_is_seen_by_its_lease() -> None:
     wakes: list[int] = []
     book = LeaseBook(lambda: wakes.append(1))
-    try:
+    with pool_and_reader(slots=1) as (pool, reader):  # full after one image
         old = np.zeros((32, 32), np.uint16)
-        slot = pool.acquire(old.nbytes, "p", 1, live=True)
-        assert slot is not None
-        ref = pool.write(slot, old, 1, "p")
-        view, entry = reader.view(ref, old.shape, old.dtype)
-        lease = book.lend("producer", 1, view, entry, ref.generation)
+        lease, view, slot = lend_one(pool, reader, book, old, "producer", 1)
         assert lease.intact() and book.oldest("producer") == 1 and book.on_loan() == 1
         # Live mode, pool full: a newer image of the plane takes the slot it still lends.
         newer = pool.acquire(old.nbytes, "p", 2, live=True)
@@ -145,33 +160,21 @@ def test_a_rewritten_slot_is_seen_by_its_lease() -> None:
         assert wakes == [1]
         lease.release()
         assert wakes == [1] and book.changed() == set()
-        del view, entry, lease
-    finally:
-        reader.close()
-        pool.close()
+        del view, lease
 
 
 def test_forgetting_a_producer_frees_its_batches() -> None:
     book = LeaseBook(lambda: None)
-    pool = SlotPool(1 << 20, slots=2)
-    reader = PoolReader(pool.segment.info(), os.getpid())
-    pool.segment.unlink()
-    try:
+    with pool_and_reader(slots=2) as (pool, reader):
         array = np.ones((16, 16), np.uint8)
-        slot = pool.acquire(array.nbytes, "p", 3, live=False)
-        assert slot is not None
-        ref = pool.write(slot, array, 3, "p")
-        view, entry = reader.view(ref, array.shape, array.dtype)
-        lease = book.lend("gone", 3, view, entry, ref.generation)
+        lease, view, _ = lend_one(pool, reader, book, array, "gone", 3)
         book.forget("gone")
         assert book.oldest("gone") is None
         lease.release()  # after the producer was forgotten: ignored, no error
         assert book.changed() == set()
         reader.close()  # a view is still lent: the mapping stays until it goes
         np.testing.assert_array_equal(view, array)
-        del view, entry, lease
-    finally:
-        pool.close()
+        del view, lease
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
