@@ -44,10 +44,6 @@ class SlotLease:
         """True while the slot still holds the image it held when the batch arrived."""
         return int(self._entry[GENERATION]) == self._generation
 
-    @property
-    def released(self) -> bool:
-        return self._released
-
     def release(self) -> None:
         """Give the slot back (idempotent, any thread)."""
         self._book.give_back(self)

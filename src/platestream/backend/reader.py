@@ -63,6 +63,17 @@ class PoolReader:
             raise SlotError(f"bytes {start}..{end} outside the data area of pool {self.id}")
         return self._table[ref.slot], self._buffer
 
+    def _checked(
+        self, ref: ShmPixels, shape: tuple[int, ...], dtype: np.dtype
+    ) -> tuple[np.ndarray, mmap.mmap]:
+        """The slot's table row and the mapping, once ``ref`` is valid and still current."""
+        entry, buffer = self._region(ref)
+        if int(dtype.itemsize) * int(np.prod(shape, dtype=np.int64)) != ref.nbytes:
+            raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
+        if not self._matches(entry, ref):
+            raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
+        return entry, buffer
+
     def copy_out(
         self,
         ref: ShmPixels,
@@ -72,11 +83,7 @@ class PoolReader:
     ) -> np.ndarray:
         """A private copy of the referenced pixels (into ``out`` if given, a C-ordered
         array of ``shape`` and ``dtype``); raises Overwritten for a torn read."""
-        entry, buffer = self._region(ref)
-        if int(dtype.itemsize) * int(np.prod(shape, dtype=np.int64)) != ref.nbytes:
-            raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
-        if not self._matches(entry, ref):
-            raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
+        entry, buffer = self._checked(ref, shape, dtype)
         if out is None:
             out = np.empty(shape, dtype=dtype)
         source = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=ref.offset)
@@ -92,11 +99,7 @@ class PoolReader:
     ) -> tuple[np.ndarray, np.ndarray]:
         """A read-only view of the referenced pixels and the slot's table row, to check
         later that the slot was not rewritten; raises Overwritten if it already was."""
-        entry, buffer = self._region(ref)
-        if int(dtype.itemsize) * int(np.prod(shape, dtype=np.int64)) != ref.nbytes:
-            raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
-        if not self._matches(entry, ref):
-            raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
+        _, buffer = self._checked(ref, shape, dtype)
         # frombuffer holds a buffer export (np.ndarray(buffer=...) does not): the mapping
         # cannot be closed under these views, it outlives the reader until they are gone.
         count = int(np.prod(shape, dtype=np.int64))
