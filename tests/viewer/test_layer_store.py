@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import mmap
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -116,13 +119,50 @@ def test_growable_array_inserts_like_numpy_insert() -> None:
     assert grown.buffer.shape[0] >= reference.shape[0]
 
 
-def test_growing_a_plate_well_by_well_copies_far_less_than_np_insert() -> None:
+def test_growing_a_plate_well_by_well_never_moves_the_layer() -> None:
     grown = GrowableArray((0, 1), (4, 4), np.uint8)
-    buffers = set()
-    for _ in range(96):
+    buffers = []
+    for well in range(1536):
         grown.insert(0, grown.sizes[0])
-        buffers.add(id(grown.buffer))
-    assert len(buffers) <= 8  # doubling: log2(96) reallocations, not 96
+        grown.view[well] = well % 251
+        if not buffers or buffers[-1] is not grown.buffer:
+            buffers.append(grown.buffer)
+    assert len(buffers) == 1  # the first new well reserved room for the whole plate
+    np.testing.assert_array_equal(grown.view[:, 0, 0, 0], np.arange(1536) % 251)
+    # An inner axis still doubles: 1 -> 2 -> 4 sites, the wells copied along each time.
+    for _ in range(3):
+        grown.insert(1, grown.sizes[1])
+    assert grown.view.shape == (1536, 4, 4, 4)
+    np.testing.assert_array_equal(grown.view[:, 0, 0, 0], np.arange(1536) % 251)
+    assert not grown.view[:, 1:].any()
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux reservations")
+def test_a_large_layer_reserves_address_space_not_memory() -> None:
+    # 4 sites of 1024 x 1024 uint16 per well: room for 8,192 wells is 64 GiB of addresses.
+    grown = GrowableArray((1, 4), (1024, 1024), np.uint16)
+    before = _resident_bytes()
+    for well in range(1, 4):
+        grown.insert(0, well)
+        grown.view[well] = well
+    assert grown.buffer.nbytes >= 64 << 30
+    assert isinstance(_root(grown.buffer), mmap.mmap)
+    # Three wells written (24 MiB) and the first copied in (8 MiB): far from 64 GiB.
+    assert _resident_bytes() - before < 256 << 20
+    assert [int(grown.view[w].max()) for w in range(4)] == [0, 1, 2, 3]
+
+
+def _root(array: np.ndarray) -> object:
+    """What finally owns the array's memory (through views and a buffer export)."""
+    owner: object = array
+    while isinstance(owner, np.ndarray) and owner.base is not None:
+        owner = owner.base
+    return owner.obj if isinstance(owner, memoryview) else owner
 
 
 def test_live_stream_overwrites_one_plane_in_place() -> None:

@@ -5,16 +5,52 @@ a numpy array by ``np.insert`` copies the whole layer on every new value - quadr
 plate size. Here each stacked axis has spare capacity (doubled when full, like a list) and
 the layer's data is a view of the filled part: an insert at the end costs nothing but the
 new zero slab, an insert in the middle moves only the slabs after it. Spare capacity is
-``np.zeros`` memory the kernel maps lazily, so it costs no resident memory until written.
+zeroed memory the kernel maps lazily, so it costs no resident memory until written.
+
+The outermost axis - the wells of a plate, usually - grows the most, and growing it meant
+copying the whole layer into a buffer twice as large (and faulting in that memory) again
+and again as a plate streamed in. On Linux it instead reserves room for thousands of
+slabs at once: address space only (``MAP_NORESERVE``), so the same layer keeps growing
+in place and is never copied for a new well; memory is used only for what is written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import mmap
+import sys
 from typing import Any
 
 import numpy as np
 
 Array = np.ndarray[Any, Any]
+
+# Address space (not memory) a layer may reserve for its outermost axis, and the most
+# slabs that reservation holds: 2,048 wells x 4 sites of 2048 x 2048 uint16 fit in 64 GiB.
+RESERVE_BYTES = 64 << 30
+RESERVE_SLABS = 1 << 14
+_MAP_NORESERVE = 0x4000  # Linux; Python's mmap module exports it only from 3.13
+
+
+def reserve(shape: tuple[int, ...], dtype: Any) -> Array | None:
+    """A zeroed array whose pages are mapped only when first written, reserved without
+    committing memory (Linux: a private ``MAP_NORESERVE`` mapping; small ones come from
+    ``np.zeros``). None where that is not possible: the caller asks for less."""
+    count = math.prod(shape)
+    if count * np.dtype(dtype).itemsize < 64 << 20:
+        return np.zeros(shape, dtype=dtype)
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
+        mapping = mmap.mmap(-1, count * np.dtype(dtype).itemsize, flags=flags)
+    except (OSError, OverflowError):  # a strict overcommit policy or an address-space limit
+        return None
+    with contextlib.suppress(OSError, AttributeError):  # a kernel without huge pages
+        mapping.madvise(mmap.MADV_HUGEPAGE)  # fewer, larger page faults as it fills
+    # The array holds a buffer export of the mapping: unmapped when the last view goes.
+    return np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
 
 
 class GrowableArray:
@@ -45,7 +81,14 @@ class GrowableArray:
     def _grow(self, axis: int) -> None:
         capacity = list(self.buffer.shape)
         capacity[axis] = max(2 * capacity[axis], 1)
-        bigger: Array = np.zeros(capacity, dtype=self.buffer.dtype)
+        bigger: Array | None = None
+        if axis == 0:  # room for many slabs at once: grown once, not at every doubling
+            slab = math.prod(capacity[1:]) * self.buffer.dtype.itemsize
+            room = min(RESERVE_SLABS, RESERVE_BYTES // max(slab, 1))
+            if room > capacity[0]:
+                bigger = reserve((room, *capacity[1:]), self.buffer.dtype)
+        if bigger is None:
+            bigger = np.zeros(capacity, dtype=self.buffer.dtype)
         filled = tuple(slice(0, n) for n in self.sizes)
         bigger[filled] = self.buffer[filled]
         self.buffer = bigger
@@ -61,7 +104,9 @@ class GrowableArray:
         self._refresh_view()
         if index < count:  # move the tail up; numpy copies overlapping slices correctly
             self._view[_along(axis, index + 1, count + 1)] = self._view[_along(axis, index, count)]
-        self._view[_along(axis, index, index + 1)] = 0
+            self._view[_along(axis, index, index + 1)] = 0
+        # Appended at the end, the slab was outside the filled part, which is never written:
+        # it is still the buffer's zeros (and untouched pages cost nothing until drawn on).
 
     def replace(self, array: Array, plane_shape: tuple[int, ...]) -> None:
         """Take ``array`` as the whole content (a rebuilt layer: new axis, plane or dtype)."""
