@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -48,12 +49,18 @@ log = logging.getLogger(__name__)
 LIVENESS_CHECK_S = 1.0
 
 
+_DTYPES: dict[Any, np.dtype[Any]] = {}
+
+
 def _dtype(item: WireItem) -> np.dtype[Any]:
-    return np.dtype(item.dtype.value).newbyteorder("<")
+    dtype = _DTYPES.get(item.dtype)
+    if dtype is None:
+        dtype = _DTYPES[item.dtype] = np.dtype(item.dtype.value).newbyteorder("<")
+    return dtype
 
 
 def _expected_bytes(item: WireItem) -> int:
-    return int(np.prod(item.shape, dtype=np.int64)) * _dtype(item).itemsize
+    return math.prod(item.shape) * _dtype(item).itemsize
 
 
 class Ingest:

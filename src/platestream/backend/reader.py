@@ -4,6 +4,7 @@ or read-only views of it lent to the display (see ``lease``)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
 
 import numpy as np
@@ -68,7 +69,7 @@ class PoolReader:
     ) -> tuple[np.ndarray, mmap.mmap]:
         """The slot's table row and the mapping, once ``ref`` is valid and still current."""
         entry, buffer = self._region(ref)
-        if int(dtype.itemsize) * int(np.prod(shape, dtype=np.int64)) != ref.nbytes:
+        if dtype.itemsize * math.prod(shape) != ref.nbytes:
             raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
         if not self._matches(entry, ref):
             raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
@@ -102,7 +103,7 @@ class PoolReader:
         _, buffer = self._checked(ref, shape, dtype)
         # frombuffer holds a buffer export (np.ndarray(buffer=...) does not): the mapping
         # cannot be closed under these views, it outlives the reader until they are gone.
-        count = int(np.prod(shape, dtype=np.int64))
+        count = ref.nbytes // dtype.itemsize  # checked above: the product of shape
         pixels = np.frombuffer(buffer, dtype=dtype, count=count, offset=ref.offset)
         row = HEADER_BYTES + ref.slot * SLOT_WORDS * 8
         entry = np.frombuffer(buffer, dtype="<u8", count=SLOT_WORDS, offset=row)

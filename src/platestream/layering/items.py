@@ -38,7 +38,7 @@ class ImageItem:
 
     def __post_init__(self) -> None:
         # A plain dict beside the FrozenMap: the planner reads components in its hot loop.
-        lookup = dict(self.components)
+        lookup = dict(self.components.items())
         if "step" in lookup:
             raise ValueError("ImageItem: give the step as step_index/step_name, not components")
         object.__setattr__(self, "_lookup", lookup)

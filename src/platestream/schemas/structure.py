@@ -36,6 +36,7 @@ class WireError(ValueError):
 
 
 Converter = Callable[[Any], Any]
+_PLAIN = frozenset({int, float, str, bool, type(None)})
 
 
 class _Invalid(Exception):
@@ -69,7 +70,14 @@ def _limits(meta: Mapping[str, Any]) -> Callable[[Any], None] | None:
 
 
 def _scalar(kind: type[Any]) -> Converter:
+    accepted: tuple[type[Any], ...] = (int, float) if kind is float else (kind,)
+
     def of_type(value: Any) -> Any:
+        # json.loads makes exactly these types: the common case is one type() test.
+        if type(value) is kind:
+            if kind is float and not math.isfinite(value):
+                raise _Invalid(f"expected a finite number; found {value!r}")
+            return value
         # bool is an int in Python but not in JSON: reject it where a number is wanted.
         if isinstance(value, accepted) and not (kind is not bool and isinstance(value, bool)):
             if kind is float:
@@ -79,7 +87,6 @@ def _scalar(kind: type[Any]) -> Converter:
             return value
         raise _Invalid(f"expected {kind.__name__}; found {type(value).__name__} {value!r}")
 
-    accepted: tuple[type[Any], ...] = (int, float) if kind is float else (kind,)
     return of_type
 
 
@@ -144,8 +151,14 @@ def _union(args: tuple[Any, ...]) -> Converter:
 
         return tagged
     alternatives = [_converter(a, {}) for a in args]
+    # A value of exactly one of the alternatives' scalar types goes straight to it (no
+    # failed attempts first); anything else tries each alternative in order.
+    by_type = {a: c for a, c in zip(args, alternatives, strict=True) if a in _PLAIN}
 
     def first_that_fits(value: Any) -> Any:
+        direct = by_type.get(type(value))
+        if direct is not None:
+            return direct(value)
         for convert in alternatives:
             try:
                 return convert(value)
@@ -235,7 +248,6 @@ def structure(cls: type[T], value: Any) -> T:
     return result
 
 
-_PLAIN = frozenset({int, float, str, bool, type(None)})
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
 
 
