@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from platestream.backend.arrays import contiguous_bytes, to_host_array
+from platestream.backend.arrays import contiguous_bytes, to_host_array, wire_dtype
+from platestream.schemas import WireDtype
 
 from .helpers import env
 
@@ -36,10 +37,13 @@ def test_numpy_passes_through_and_serialises_in_c_order(array: np.ndarray) -> No
 
 
 def test_big_endian_becomes_little_endian() -> None:
+    # A little-endian uint16 streamed first: the dtype cache must not let '>u2' through.
+    assert wire_dtype(to_host_array(np.zeros(2, "<u2")).dtype) is WireDtype.UINT16
     array = np.arange(6, dtype=">u2").reshape(2, 3)
     host = to_host_array(array)
     assert host.dtype.str == "<u2"
     np.testing.assert_array_equal(host, array)
+    assert wire_dtype(host.dtype) is WireDtype.UINT16
 
 
 @pytest.mark.parametrize(

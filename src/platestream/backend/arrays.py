@@ -66,9 +66,24 @@ def to_host_array(data: object) -> np.ndarray:
     return wire_ready(array)
 
 
+_WIRE_DTYPES: dict[np.dtype[Any], WireDtype] = {}
+
+
+def wire_dtype(dtype: np.dtype[Any]) -> WireDtype:
+    """The wire's name of a streamable dtype (ValueError for others); cached, as
+    ``dtype.name`` is computed in Python on every call."""
+    known = _WIRE_DTYPES.get(dtype)
+    if known is None:
+        known = _WIRE_DTYPES[dtype] = WireDtype(dtype.name)
+    return known
+
+
 def wire_ready(array: np.ndarray) -> np.ndarray:
     """Check the dtype is streamable and make it little-endian (the wire's byte order)."""
-    if array.dtype.name not in ALLOWED:
+    dtype = array.dtype
+    if dtype in _WIRE_DTYPES and dtype.byteorder != ">":
+        return array  # seen before: streamable, and native order is little-endian here
+    if dtype.name not in ALLOWED:
         raise TypeError(
             f"cannot stream arrays of dtype {array.dtype}: expected one of {sorted(ALLOWED)}"
         )

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -30,11 +31,11 @@ from platestream.schemas import (
     DropReason,
     InlinePixels,
     Pixels,
-    WireDtype,
     WireItem,
     encode_message,
 )
 
+from .arrays import wire_dtype
 from .link import Link
 from .pool import SlotPool
 
@@ -49,7 +50,7 @@ class Prepared:
     array: np.ndarray
     extra: Mapping[str, Any]  # item.extra as JSON values
 
-    @property
+    @cached_property
     def plane(self) -> Hashable:
         """Images with the same plane key show in the same place: newest wins in live mode."""
         item = self.item
@@ -221,7 +222,7 @@ def _wire_item(image: Prepared, pixels: Pixels) -> WireItem:
         step_index=item.step_index,
         step_name=item.step_name,
         shape=tuple(image.array.shape),
-        dtype=WireDtype(image.array.dtype.name),
+        dtype=wire_dtype(image.array.dtype),
         kind=item.kind,
         extra=image.extra,
         pixels=pixels,

@@ -248,30 +248,40 @@ def structure(cls: type[T], value: Any) -> T:
     return result
 
 
-_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+_FIELD_NAMES: dict[type[Any], tuple[tuple[str, ...], str | None]] = {}
 
 
-def _field_names(cls: type[Any]) -> tuple[str, ...]:
+def _field_names(cls: type[Any]) -> tuple[tuple[str, ...], str | None]:
+    """A wire dataclass's field names and its union tag (``WHERE``), if any."""
     if cls not in _FIELD_NAMES:
-        _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        _FIELD_NAMES[cls] = (names, getattr(cls, "WHERE", None))
     return _FIELD_NAMES[cls]
 
 
 def unstructure(value: Any) -> Any:
     """A wire dataclass (or a value inside one) as plain JSON values."""
-    if type(value) in _PLAIN:
+    kind = type(value)
+    if kind in _PLAIN:
         return value
-    if isinstance(value, Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f: unstructure(getattr(value, f)) for f in _field_names(type(value))}
-        where = getattr(value, "WHERE", None)
-        return {DISCRIMINATOR: where, **out} if where else out
-    if isinstance(value, Mapping):
-        return {str(k): unstructure(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [unstructure(v) for v in value]
-    return value
+    known = _FIELD_NAMES.get(kind)  # the wire dataclasses seen before
+    if known is None:
+        if isinstance(value, Enum):
+            return value.value
+        if kind is dict or kind is FrozenMap:
+            return {str(k): unstructure(v) for k, v in value.items()}
+        if kind is tuple or kind is list:
+            return [unstructure(v) for v in value]
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            if isinstance(value, Mapping):
+                return {str(k): unstructure(v) for k, v in value.items()}
+            if isinstance(value, tuple | list):
+                return [unstructure(v) for v in value]
+            return value
+        known = _field_names(kind)
+    names, where = known
+    out = {f: unstructure(getattr(value, f)) for f in names}
+    return {DISCRIMINATOR: where, **out} if where else out
 
 
 # ------------------------------------------------------------------ message envelope
