@@ -163,13 +163,18 @@ class DisplayQueue:
 
     def take(self, max_batches: int | None = None) -> list[ReceivedBatch]:
         """Everything queued (or the oldest ``max_batches``), oldest first."""
+        return self.take_unblocking(max_batches)[0]
+
+    def take_unblocking(self, max_batches: int | None = None) -> tuple[list[ReceivedBatch], bool]:
+        """``take``, and whether reading was paused (``blocked``) until this take."""
         with self._lock:
+            was_blocked = self._full() and not any(b.live for b in self._batches)
             count = (
                 len(self._batches) if max_batches is None else min(max_batches, len(self._batches))
             )
             taken = [self._batches.popleft() for _ in range(count)]
             self._bytes -= sum(b.nbytes for b in taken)
-            return taken
+            return taken, was_blocked and bool(taken)
 
     def clear(self) -> int:
         with self._lock:

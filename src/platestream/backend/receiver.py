@@ -94,6 +94,7 @@ class Receiver:
         self._signalled = False
         self._arrival_r, self._arrival_w = os.pipe()
         self._wake_r, self._wake_w = os.pipe()
+        self._polling: tuple[tuple[bool, tuple[int, ...]], zmq.Poller] | None = None
         for fd in (self._arrival_r, self._arrival_w, self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
@@ -161,13 +162,13 @@ class Receiver:
 
     def take(self, max_batches: int | None = None) -> list[ReceivedBatch]:
         """The queued batches, oldest first. Frees room, so paused reading resumes."""
-        batches = self.queue.take(max_batches)
+        batches, unblocked = self.queue.take_unblocking(max_batches)
         with self._arrival_lock:
             if not len(self.queue) and self._signalled:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self._arrival_r, 4096)
                 self._signalled = False
-        if batches:
+        if unblocked:  # reading was paused for want of room: resume it now
             self._wake()
         return batches
 
@@ -223,24 +224,32 @@ class Receiver:
 
     def serve_once(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for activity, handle everything ready; events handled."""
-        poller = zmq.Poller()
-        paused = self.queue.blocked()
-        if not paused:
-            poller.register(self.data, zmq.POLLIN)
-        poller.register(self.control, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
-        if self.zap is not None:
-            poller.register(self.zap.socket, zmq.POLLIN)
-        for fd in self.ingest.watched_fds():
-            poller.register(fd, zmq.POLLIN)
         timeout = min(timeout_s, self.builtins.next_deadline() - time.monotonic())
-        ready = dict(poller.poll(max(0, int(timeout * 1000)) + 1))
+        ready = dict(self._poller().poll(max(0, int(timeout * 1000)) + 1))
         handled = self._handle_ready(ready)
         for producer in self.ingest.leases.changed():
             self.builtins.batch_done(producer)
         self.builtins.expire()
         self.router.flush_outbox()
         return handled
+
+    def _poller(self) -> zmq.Poller:
+        """What to wait on: the data socket unless reading is paused (the display queue is
+        full), control, wake-ups, ZAP, producers' pidfds. Rebuilt only when that changes."""
+        paused = self.queue.blocked()
+        fds = tuple(self.ingest.watched_fds())
+        if self._polling is None or self._polling[0] != (paused, fds):
+            poller = zmq.Poller()
+            if not paused:
+                poller.register(self.data, zmq.POLLIN)
+            poller.register(self.control, zmq.POLLIN)
+            poller.register(self._wake_r, zmq.POLLIN)
+            if self.zap is not None:
+                poller.register(self.zap.socket, zmq.POLLIN)
+            for fd in fds:
+                poller.register(fd, zmq.POLLIN)
+            self._polling = ((paused, fds), poller)
+        return self._polling[1]
 
     def _handle_ready(self, ready: dict[Any, int]) -> int:
         handled = 0
