@@ -110,7 +110,10 @@ class DisplayQueue:
     def blocked(self) -> bool:
         """Full, and nothing in it may be dropped: stop reading until the display takes."""
         with self._lock:
-            return self._full() and not any(b.live for b in self._batches)
+            return self._blocked()
+
+    def _blocked(self) -> bool:
+        return self._full() and not any(b.live for b in self._batches)
 
     def put(self, batch: ReceivedBatch) -> bool:
         """Queue ``batch``; False if it was dropped whole (a live batch, no room)."""
@@ -168,7 +171,7 @@ class DisplayQueue:
     def take_unblocking(self, max_batches: int | None = None) -> tuple[list[ReceivedBatch], bool]:
         """``take``, and whether reading was paused (``blocked``) until this take."""
         with self._lock:
-            was_blocked = self._full() and not any(b.live for b in self._batches)
+            was_blocked = self._blocked()
             count = (
                 len(self._batches) if max_batches is None else min(max_batches, len(self._batches))
             )
