@@ -27,6 +27,20 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(SRC)}
 
 
+def run_python(code: str, *args: str, timeout_s: float = 120.0) -> str:
+    """Run ``code`` in a fresh interpreter that imports the source tree; its stdout, stripped
+    (a non-zero exit fails the test)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=timeout_s,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
     """Poll a condition until it holds; fail the test (never hang) if it does not in time."""
     deadline = time.monotonic() + timeout_s

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import types
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from platestream.backend.arrays import contiguous_bytes, to_host_array, wire_dtype
 from platestream.schemas import WireDtype
 
-from .helpers import env
+from .helpers import run_python
 
 
 @pytest.mark.parametrize(
@@ -144,12 +143,4 @@ def test_importing_and_using_the_backend_imports_no_array_library() -> None:
         "to_host_array(np.zeros((2, 2)))\n"
         "print(sorted(m for m in libraries if m in sys.modules and m not in before))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=120,
-        check=True,
-    )
-    assert out.stdout.strip() == "[]"
+    assert run_python(code) == "[]"

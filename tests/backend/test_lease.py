@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from platestream.backend.pool import Slot, SlotPool
 from platestream.backend.reader import PoolReader
 from platestream.layering import ImageItem
 
-from .helpers import config, env, wait_until
+from .helpers import config, run_python, wait_until
 
 Make = Callable[..., NapariStreamingBackend]
 MakeReceiver = Callable[..., Receiver]
@@ -198,14 +197,6 @@ print(faults() - before)
     pages = (32 << 20) // os.sysconf("SC_PAGE_SIZE")
     counts = {}
     for mode in ("keep", "default"):
-        out = subprocess.run(
-            [sys.executable, "-c", script, mode],
-            env=env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        counts[mode] = int(out.stdout.strip())
+        counts[mode] = int(run_python(script, mode, timeout_s=60))
     assert counts["default"] >= 4 * pages, counts  # fresh mmaps: faulted every time
     assert counts["keep"] < pages // 2, counts  # reused heap memory

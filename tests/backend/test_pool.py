@@ -16,7 +16,7 @@ from platestream.backend.reader import Overwritten, PoolReader, SlotError
 from platestream.backend.shm import HAS_MEMFD, PAGE, Segment, SegmentError
 from platestream.schemas import PoolInfo, PoolKind, ShmPixels
 
-from .helpers import our_segments
+from .helpers import our_segments, run_python
 
 KINDS = [PoolKind.NAMED] + ([PoolKind.MEMFD] if HAS_MEMFD else [])
 MiB = 1 << 20
@@ -206,10 +206,6 @@ def test_the_viewer_maps_only_sealed_memfds_of_the_announced_name_and_size() -> 
 
 
 def test_attaching_never_involves_the_resource_tracker() -> None:
-    import subprocess
-    import sys
-
-    from .helpers import env
 
     segment = Segment(MiB, 4, PoolKind.NAMED)
     try:
@@ -223,15 +219,7 @@ def test_attaching_never_involves_the_resource_tracker() -> None:
             "r.close()\n"
             "print('multiprocessing.resource_tracker' in sys.modules)\n"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            env=env(),
-            timeout=120,
-            check=True,
-        )
-        assert out.stdout.strip() == "False"
+        assert run_python(code) == "False"
         # The owner's mapping is intact after the attaching process exited.
         segment.buffer[PAGE] = 7
         assert segment.buffer[PAGE] == 7
