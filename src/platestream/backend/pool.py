@@ -25,6 +25,7 @@ import numpy as np
 
 from platestream.schemas import PoolKind, ShmPixels
 
+from .copying import copy_into
 from .shm import GENERATION, NBYTES, OFFSET, PAGE, SEQ, Segment, SegmentError, round_up
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class SlotPool:
         target = np.ndarray(
             array.shape, dtype=array.dtype, buffer=self.segment.buffer, offset=slot.offset
         )
-        np.copyto(target, array, casting="no")
+        copy_into(target, array)
         del target
         entry[OFFSET] = slot.offset
         entry[NBYTES] = array.nbytes

@@ -11,6 +11,7 @@ import numpy as np
 
 from platestream.schemas import PoolInfo, ShmPixels
 
+from .copying import copy_into
 from .shm import (
     GENERATION,
     HEADER_BYTES,
@@ -88,7 +89,7 @@ class PoolReader:
         if out is None:
             out = np.empty(shape, dtype=dtype)
         source = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=ref.offset)
-        np.copyto(out, source)
+        copy_into(out, source)
         del source
         # Seqlock check: a producer that started rewriting during the copy changed it.
         if int(entry[GENERATION]) != ref.generation:
