@@ -1,9 +1,14 @@
-"""Session-wide hygiene: a test session that leaves a /dev/shm segment behind fails."""
+"""Session-wide hygiene: a test session that leaves a /dev/shm segment behind fails, and
+the pipeline's fork server is stopped before the session ends instead of just after."""
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing.forkserver
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +32,22 @@ def no_leaked_shared_memory() -> object:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(SHM / name)
     assert not leaked, f"test session leaked shared-memory segments: {leaked}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fork_server_stopped() -> Iterator[None]:
+    """The pipeline tests start a multiprocessing fork server; it would exit on its own once
+    pytest's process is gone. Stop it now, so no process outlives the session even briefly.
+    (``_forkserver`` and ``_stop`` are multiprocessing's own, private but stable since 3.8.)"""
+    yield
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if server is None or pid is None or not hasattr(server, "_stop"):
+        return
+    stopper = threading.Thread(target=server._stop, daemon=True)  # closes its pipe, reaps it
+    stopper.start()
+    stopper.join(30)
+    if stopper.is_alive():
+        os.kill(pid, signal.SIGKILL)
+        stopper.join(10)
+        pytest.fail(f"the fork server (pid {pid}) did not stop when its pipe closed")
