@@ -133,7 +133,7 @@ def spawn(args: Sequence[str], **kwargs: Any) -> Child:
 
 
 def spawn_receiver(*args: str, port: int = 0) -> tuple[Child, dict[str, Any]]:
-    child = spawn(["-m", "platestream.backend.serve", "--port", str(port), *args])
+    child = spawn(["-m", "platestream.backend.bare_receiver", "--port", str(port), *args])
     return child, child.expect("ready")
 
 

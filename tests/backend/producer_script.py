@@ -80,7 +80,7 @@ def main() -> int:
     backend.save_batch([], [])  # opens the link
     (link,) = backend.links().values()
     up = link.wait_up(time.monotonic() + args.wait_up)
-    emit("up", up=up, pool=link.attacher.active.id if link.attacher.active else None)
+    emit("up", up=up, pool=link.pools.active.id if link.pools.active else None)
     batch = 0
     while args.count == 0 or batch < args.count:
         batch += 1

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from platestream.backend.arrays import contiguous_bytes, to_host_array, wire_dtype
+from platestream.backend._host_arrays import contiguous_bytes, to_host_array, wire_dtype
 from platestream.schemas import WireDtype
 
 from .helpers import run_python
@@ -139,7 +139,7 @@ def test_importing_and_using_the_backend_imports_no_array_library() -> None:
         "libraries = ('torch', 'cupy', 'jax', 'dask')\n"
         "before = {m for m in libraries if m in sys.modules}\n"
         "from platestream.backend import NapariStreamingBackend\n"
-        "from platestream.backend.arrays import to_host_array\n"
+        "from platestream.backend._host_arrays import to_host_array\n"
         "to_host_array(np.zeros((2, 2)))\n"
         "print(sorted(m for m in libraries if m in sys.modules and m not in before))\n"
     )

@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from platestream.backend import copying
-from platestream.backend.pool import SlotPool
+from platestream.backend.shm import _copying as copying
+from platestream.backend.shm._pool import SlotPool
 
 
 @pytest.fixture

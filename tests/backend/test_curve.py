@@ -20,7 +20,7 @@ from platestream.backend import (
     Receiver,
     ReceiverOptions,
 )
-from platestream.backend.security import is_local, is_loopback
+from platestream.backend._security import is_local, is_loopback
 from platestream.layering import ImageItem
 from platestream.schemas import DropReason
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from platestream.backend import NapariStreamingBackend, ReceivedBatch, Receiver
-from platestream.backend.lease import LeaseBook, SlotLease
-from platestream.backend.pool import Slot, SlotPool
-from platestream.backend.reader import PoolReader
+from platestream.backend.shm._lease import LeaseBook, SlotLease
+from platestream.backend.shm._pool import Slot, SlotPool
+from platestream.backend.shm._reader import PoolReader
 from platestream.layering import ImageItem
 
 from .helpers import config, run_python, wait_until
@@ -182,7 +182,7 @@ def test_large_buffers_are_reused_not_faulted_in_again() -> None:
     faults; without it, every allocation faults all its pages in."""
     script = """
 import resource, sys
-from platestream.backend.heap import keep_large_buffers
+from platestream.backend.shm._buffers import keep_large_buffers
 if sys.argv[1] == "keep":
     assert keep_large_buffers()
 def faults():

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from platestream.backend import reader as reader_module
-from platestream.backend.pool import SlotPool
-from platestream.backend.reader import Overwritten, PoolReader, SlotError
-from platestream.backend.shm import HAS_MEMFD, PAGE, Segment, SegmentError
+from platestream.backend.shm import _reader as reader_module
+from platestream.backend.shm._pool import SlotPool
+from platestream.backend.shm._reader import Overwritten, PoolReader, SlotError
+from platestream.backend.shm._segment import HAS_MEMFD, PAGE, Segment, SegmentError
 from platestream.schemas import PoolInfo, PoolKind, ShmPixels
 
 from .helpers import our_segments, run_python
@@ -33,9 +33,14 @@ def pool_and_reader(request: pytest.FixtureRequest) -> Iterator[tuple[SlotPool, 
 
 
 def write(
-    pool: SlotPool, array: np.ndarray, seq: int, plane: Any = "p", live: bool = False
+    pool: SlotPool,
+    array: np.ndarray,
+    seq: int,
+    plane: Any = "p",
+    live: bool = False,
+    released: int = 0,
 ) -> ShmPixels:
-    slot = pool.acquire(array.nbytes, plane, seq, live)
+    slot = pool.acquire(array.nbytes, plane, seq, live, released=released)
     assert slot is not None
     return pool.write(slot, array, seq, plane)
 
@@ -45,9 +50,10 @@ def test_pixels_round_trip_whatever_the_strides(
 ) -> None:
     pool, reader = pool_and_reader
     source = np.arange(200 * 300, dtype=np.uint16).reshape(200, 300)
+    released = 0
     for array in (source, source[:, ::3], source.T, source[::-1, 10:20]):
-        ref = write(pool, array, seq=1)
-        pool.acked_seq = 1
+        ref = write(pool, array, seq=1, released=released)
+        released = 1
         out = reader.copy_out(ref, array.shape, array.dtype)
         np.testing.assert_array_equal(out, array)
         assert out.flags.c_contiguous and out.flags.writeable
@@ -67,8 +73,7 @@ def test_slots_are_reused_only_once_acknowledged() -> None:
         pool.write(first, np.zeros(MiB, np.uint8), 1, "a")
         second = pool.acquire(MiB, "b", 2, live=False)
         assert second is not None and second.index != first.index
-        pool.acked_seq = 1
-        assert pool.acquire(MiB, "c", 3, live=False) is first  # free again, best fit
+        assert pool.acquire(MiB, "c", 3, live=False, released=1) is first  # free again, best fit
     finally:
         pool.close()
 
@@ -96,8 +101,7 @@ def test_layout_starts_over_for_other_sizes_once_nothing_is_in_flight() -> None:
             assert slot is not None
             pool.write(slot, np.zeros(MiB - PAGE, np.uint8), seq, seq)
         assert pool.acquire(4 * MiB, "big", 8, live=False) is None
-        pool.acked_seq = 7
-        assert pool.acquire(4 * MiB, "big", 8, live=False) is not None
+        assert pool.acquire(4 * MiB, "big", 8, live=False, released=7) is not None
     finally:
         pool.close()
 
@@ -108,8 +112,8 @@ def test_a_slot_rewritten_before_the_copy_is_dropped(
     pool, reader = pool_and_reader
     array = np.ones((64, 64), np.float32)
     ref = write(pool, array, seq=1)
-    pool.acked_seq = 1  # (wrongly) acknowledged: the producer reuses the slot
-    slot = pool.acquire(array.nbytes, "p", 2, live=False)
+    # (wrongly) acknowledged: the producer reuses the slot
+    slot = pool.acquire(array.nbytes, "p", 2, live=False, released=1)
     assert slot is not None and slot.offset == ref.offset
     pool.write(slot, array * 2, 2, "p")
     with pytest.raises(Overwritten):
@@ -130,8 +134,7 @@ def test_a_slot_rewritten_during_the_copy_is_dropped_not_torn(
         original(dst, src, **kwargs)
         if not rewriting:  # the producer rewrites the slot while the reader copies
             rewriting = True
-            pool.acked_seq = 1
-            slot = pool.acquire(old.nbytes, "p", 2, live=False)
+            slot = pool.acquire(old.nbytes, "p", 2, live=False, released=1)
             assert slot is not None and slot.offset == ref.offset
             pool.write(slot, old + 1, 2, "p")
 
@@ -212,7 +215,7 @@ def test_attaching_never_involves_the_resource_tracker() -> None:
         info = segment.info()
         code = (
             "import os, sys\n"
-            "from platestream.backend.reader import PoolReader\n"
+            "from platestream.backend.shm._reader import PoolReader\n"
             "from platestream.schemas import PoolInfo, PoolKind\n"
             f"r = PoolReader(PoolInfo(id={info.id!r}, kind=PoolKind.NAMED, size={info.size}, "
             f"slots=4), {os.getpid()})\n"
@@ -240,8 +243,8 @@ def test_a_memfd_pool_reserves_only_the_slots_it_carves() -> None:
         assert empty < MiB  # the header and slot table, not 64 MiB
         ref = write(pool, np.full(MiB // 2, 7, np.uint16), seq=1)
         assert MiB <= _resident_bytes(pool) < empty + 2 * MiB
-        pool.acked_seq = 1
-        write(pool, np.full(MiB // 2, 9, np.uint16), seq=2)  # the same slot, reused
+        # the same slot, reused
+        write(pool, np.full(MiB // 2, 9, np.uint16), seq=2, released=1)
         assert _resident_bytes(pool) < empty + 2 * MiB
         reader = PoolReader(pool.segment.info(), os.getpid())
         try:
@@ -282,8 +285,8 @@ def test_a_pool_that_cannot_grow_keeps_its_slots_and_warns_once(
         assert pool.acquire(MiB, "q", 2, live=False) is None  # no second attempt, no warning
         warnings = [r for r in caplog.records if "cannot grow" in r.getMessage()]
         assert len(warnings) == 1
-        pool.acked_seq = 1
-        again = write(pool, np.ones(MiB, np.uint8), seq=2)  # the reserved slot still serves
+        # the reserved slot still serves
+        again = write(pool, np.ones(MiB, np.uint8), seq=2, released=1)
         assert again.offset == first.offset
         monkeypatch.setattr(os, "posix_fallocate", real)
     finally:

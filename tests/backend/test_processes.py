@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from platestream.backend import NapariStreamingBackend, Receiver
-from platestream.backend.shm import HAS_MEMFD
+from platestream.backend.shm._segment import HAS_MEMFD
 from platestream.layering import ImageItem
 
 from .helpers import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from platestream.backend.recycle import BufferRecycler
+from platestream.backend.shm._buffers import BufferRecycler
 
 MiB = 1 << 20
 

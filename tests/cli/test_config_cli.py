@@ -10,7 +10,7 @@ import pytest
 
 from platestream.cli import main
 from platestream.cli.config_cmd import show_table
-from platestream.config.toml_io import load_pipeline
+from platestream.config._toml_io import load_pipeline
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "nuclei_qc.toml"
 

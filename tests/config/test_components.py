@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from platestream.config import DEFAULT_REGISTRY, ConfigError, DimensionMode, natural_key
-from platestream.config.components import Component, normalize_well, well_key
+from platestream.config._components import Component, normalize_well, well_key
 
 
 def test_registry_order_is_the_documented_order() -> None:

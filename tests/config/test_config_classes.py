@@ -17,7 +17,7 @@ from platestream.config import (
     Unset,
     config_context,
 )
-from platestream.config.base import UnknownFieldError
+from platestream.config._base import UnknownFieldError
 
 
 def test_napari_streaming_config_combines_streaming_and_display() -> None:

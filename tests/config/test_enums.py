@@ -5,7 +5,7 @@ from enum import Enum
 from napari.utils.colormaps import AVAILABLE_COLORMAPS
 
 from platestream.config import NapariColormap
-from platestream.config.enums import colormap_members, make_colormap_enum, member_name
+from platestream.config._enums import colormap_members, make_colormap_enum, member_name
 
 
 def test_one_member_per_napari_colormap_with_napari_names_as_values() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from platestream.config import DEFAULT_REGISTRY, DimensionMode, make_config_classes
-from platestream.config.components import Component
-from platestream.config.toml_io import loads_pipeline
-from platestream.schemas.config_schema import pipeline_file_schema
+from platestream.config._components import Component
+from platestream.config._toml_io import loads_pipeline
+from platestream.schemas._config_schema import pipeline_file_schema
 from tests.cli.test_config_cli import run_show
 
 PLATE = Component("plate", "Plate", DimensionMode.SLICE, doc="the plate of a multi-plate run")

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from platestream.config import CLASSES, ConfigFileError, NapariColormap, PipelineConfig, resolve
-from platestream.config.chain import resolve_file, toml_layers
-from platestream.config.resolve import ConfigLayer
-from platestream.config.toml_io import dumps_pipeline, load_pipeline, loads_pipeline
+from platestream.config._chain import resolve_file, toml_layers
+from platestream.config._resolve import ConfigLayer
+from platestream.config._toml_io import dumps_pipeline, load_pipeline, loads_pipeline
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "nuclei_qc.toml"
 

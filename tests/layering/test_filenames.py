@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from platestream.config import ConfigError
-from platestream.layering.filenames import (
+from platestream.layering._filenames import (
     FileNameError,
     ImageXpressParser,
     OperaPhenixParser,
@@ -15,7 +15,7 @@ from platestream.layering.filenames import (
     UnrecognizedNameError,
     parse_name,
 )
-from platestream.layering.plate_format import (
+from platestream.layering._plate_format import (
     PlateMetadataError,
     channel_names_from_htd,
     channel_names_from_index_xml,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from platestream.layering.pmap import PMap
+from platestream.layering._pmap import PMap
 
 
 class Clash:

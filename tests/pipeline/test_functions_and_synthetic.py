@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from platestream.pipeline import functions
-from platestream.pipeline.synthetic import (
+from platestream.pipeline import _functions as functions
+from platestream.pipeline._synthetic import (
     SyntheticPlate,
     plate_image_names,
     render_site,

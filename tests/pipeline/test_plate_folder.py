@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from platestream.layering import LayerKind
-from platestream.pipeline.plate import PlateError, read_plate
+from platestream.pipeline._plate_folder import PlateError, read_plate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plates"
 

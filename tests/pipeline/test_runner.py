@@ -10,19 +10,19 @@ import pytest
 import tifffile
 from numpy.typing import NDArray
 
-from platestream.backend.receiver import Receiver, ReceiverOptions
+from platestream.backend._receiver import Receiver, ReceiverOptions
 from platestream.config import ConfigError, NapariStreamingConfig, PipelineConfig
-from platestream.pipeline import functions
-from platestream.pipeline.demo import demo_pipeline
-from platestream.pipeline.model import (
+from platestream.pipeline import _functions as functions
+from platestream.pipeline._demo import demo_pipeline
+from platestream.pipeline._model import (
     FunctionCall,
     FunctionStep,
     Pipeline,
     load_pipeline_file,
     pipeline_streams,
 )
-from platestream.pipeline.runner import RunOptions, run_pipeline
-from platestream.pipeline.synthetic import SyntheticPlate, write_plate
+from platestream.pipeline._runner import RunOptions, run_pipeline
+from platestream.pipeline._synthetic import SyntheticPlate, write_plate
 
 ROOT = Path(__file__).parents[2]
 PLATE = SyntheticPlate(name="t", rows=1, columns=3, channels=("DAPI", "GFP"), sites=2, size=64)
@@ -55,7 +55,7 @@ def fill_from_environment(image: NDArray[np.float32]) -> NDArray[np.float32]:
     import os
     import sys
 
-    preloaded = "platestream.backend.link" in sys.modules
+    preloaded = "platestream.backend._link" in sys.modules
     value = float(os.environ.get("PLATESTREAM_TEST_FILL", "-1"))
     return np.asarray([value, float(preloaded), float(os.getppid())], dtype=np.float32)
 
@@ -152,7 +152,7 @@ def test_workers_see_the_environment_of_each_run(
 
 
 def test_unimportable_function_fails_before_any_work(plate: Path) -> None:
-    bad = FunctionStep("x", (FunctionCall("platestream.pipeline.functions:no_such"),))
+    bad = FunctionStep("x", (FunctionCall("platestream.pipeline._functions:no_such"),))
     with pytest.raises(ConfigError, match="has no 'no_such'"):
         run_pipeline(_pipeline(bad), plate, RunOptions(workers=1))
     with pytest.raises(ConfigError, match="must be importable"):

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import jsonschema
 
-from platestream.schemas.config_schema import SCHEMA_PATH, pipeline_file_schema, render
+from platestream.schemas._config_schema import SCHEMA_PATH, pipeline_file_schema, render
 
 ROOT = Path(__file__).parents[2]
 
 
 def test_committed_schema_matches_a_fresh_generation() -> None:
     assert SCHEMA_PATH.read_text() == render(pipeline_file_schema()), (
-        "the committed schema is stale: run python -m platestream.schemas.config_schema"
+        "the committed schema is stale: run python -m platestream.schemas._config_schema"
     )
 
 

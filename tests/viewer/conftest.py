@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from platestream.viewer.identity import MARKER
-from platestream.viewer.manager import stop_viewer
-from platestream.viewer.ports import bindable
-from platestream.viewer.procs import wait_exit
+from platestream.viewer.manager._identity import MARKER
+from platestream.viewer.manager._ports import bindable
+from platestream.viewer.manager._processes import wait_exit
+from platestream.viewer.manager._visualizer import stop_viewer
 
 GUI = pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display: xvfb-run")
 

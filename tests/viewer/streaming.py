@@ -14,7 +14,7 @@ from platestream.backend import request_once
 from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
 from platestream.schemas import LayersReport, LayersRequest
-from platestream.viewer.manager import NapariStreamVisualizer
+from platestream.viewer.manager._visualizer import NapariStreamVisualizer
 
 SQUARE = (slice(8, 24), slice(40, 56))  # where the bright square is, in a 64 x 64 image
 BACKGROUND, BRIGHT = 100, 1000

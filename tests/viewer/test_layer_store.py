@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from platestream.backend import ReceivedImage
-from platestream.backend.lease import LeaseBook
+from platestream.backend.shm._lease import LeaseBook
 from platestream.layering import ImageItem, LayerKind, PlanState, update
-from platestream.viewer.growable import GrowableArray
-from platestream.viewer.plans import Plans
-from platestream.viewer.store import estimate_contrast
+from platestream.viewer.layer_model._growable import GrowableArray
+from platestream.viewer.layer_model._layer_store import estimate_contrast
+from platestream.viewer.layer_model._plans import Plans
 from tests.layering.layering_helpers import config, image
 from tests.layering.layering_replay import Replay
 

@@ -13,16 +13,20 @@ import numpy as np
 import pytest
 
 from platestream.layering import ImageItem
-from platestream.viewer import procs
-from platestream.viewer.identity import MARKER
-from platestream.viewer.manager import NapariStreamVisualizer, stop_viewer, viewer_command
-from platestream.viewer.ports import Holder, inspect
-from platestream.viewer.records import (
+from platestream.viewer.manager import _processes as procs
+from platestream.viewer.manager._identity import MARKER
+from platestream.viewer.manager._ports import Holder, inspect
+from platestream.viewer.manager._records import (
     ViewerRecord,
     all_records,
     read_record,
     remove_record,
     write_record,
+)
+from platestream.viewer.manager._visualizer import (
+    NapariStreamVisualizer,
+    stop_viewer,
+    viewer_command,
 )
 
 from .streaming import config
@@ -49,7 +53,7 @@ def test_a_pid_is_a_viewer_only_with_its_marker_port_and_start_time() -> None:
         # reported before the process existed: the pid was reused by a younger process
         assert not procs.is_viewer(procs.ViewerProcess(child.pid, 23456, started - 60))
         assert not procs.is_viewer(procs.ViewerProcess(os.getpid(), 23456, reported))
-        assert not procs.kill(procs.ViewerProcess(child.pid, 23456, started - 60))
+        assert not procs.kill_viewer(procs.ViewerProcess(child.pid, 23456, started - 60))
         assert child.poll() is None  # refused: nothing was signalled
         assert procs.terminate(procs.ViewerProcess(child.pid, 23456, reported), grace_s=5)
         assert child.wait(5) != 0

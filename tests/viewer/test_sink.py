@@ -13,8 +13,8 @@ from napari.components import ViewerModel
 
 from platestream.backend import ReceivedImage
 from platestream.layering import CreateLayer, ImageItem, LayerKind, PlanState, update
-from platestream.viewer.plans import Plans
-from platestream.viewer.sink import PLACEHOLDER_CONTRAST, NapariSink
+from platestream.viewer.layer_model._napari_apply import PLACEHOLDER_CONTRAST, NapariApplier
+from platestream.viewer.layer_model._plans import Plans
 from tests.layering.layering_helpers import config, image
 
 
@@ -44,7 +44,7 @@ def fake() -> Any:
 
 def test_a_layer_is_created_once_and_updated_in_place(fake: Any) -> None:
     plans = Plans()
-    sink = NapariSink(fake, plans)
+    sink = NapariApplier(fake, plans)
     plans.add(config(), [frame("A01", 100)])
     sink.flush()
     assert fake.add_image.call_count == 1
@@ -65,7 +65,7 @@ def test_a_layer_is_created_once_and_updated_in_place(fake: Any) -> None:
 
 def test_data_is_assigned_only_when_the_shape_grows(fake: Any) -> None:
     plans = Plans()
-    sink = NapariSink(fake, plans)
+    sink = NapariApplier(fake, plans)
     plans.add(config(), [frame("A01", 1)])
     sink.flush()
     layer = next(iter(sink.layers.values()))
@@ -82,7 +82,7 @@ def test_data_is_assigned_only_when_the_shape_grows(fake: Any) -> None:
 
 
 def test_nothing_new_means_no_napari_call(fake: Any) -> None:
-    sink = NapariSink(fake, Plans(), check_thread=mock.Mock(side_effect=AssertionError))
+    sink = NapariApplier(fake, Plans(), check_thread=mock.Mock(side_effect=AssertionError))
     sink.flush()  # no changes: not even the thread check runs
     fake.add_image.assert_not_called()
 
@@ -90,7 +90,7 @@ def test_nothing_new_means_no_napari_call(fake: Any) -> None:
 def test_apply_path_checks_the_thread(fake: Any) -> None:
     check = mock.Mock()
     plans = Plans()
-    sink = NapariSink(fake, plans, check_thread=check)
+    sink = NapariApplier(fake, plans, check_thread=check)
     plans.add(config(), [frame("A01", 1)])
     sink.flush()
     check.assert_called_once()
@@ -99,7 +99,7 @@ def test_apply_path_checks_the_thread(fake: Any) -> None:
 def test_user_changes_survive_streaming_on_a_real_viewer_model() -> None:
     viewer = ViewerModel()
     plans = Plans()
-    sink = NapariSink(viewer, plans)
+    sink = NapariApplier(viewer, plans)
     plans.add(config(), [frame("A01", 10, channel="DAPI"), frame("A01", 20, channel="GFP")])
     sink.flush()
     dapi, gfp = viewer.layers["Step_00_raw_Channel_DAPI"], viewer.layers["Step_00_raw_Channel_GFP"]
@@ -127,7 +127,7 @@ def test_user_changes_survive_streaming_on_a_real_viewer_model() -> None:
 def test_first_contrast_waits_for_data_but_respects_the_user(user_first: bool) -> None:
     viewer = ViewerModel()
     plans = Plans()
-    sink = NapariSink(viewer, plans)
+    sink = NapariApplier(viewer, plans)
     item = image((0, "raw"), (4, 4), "uint16", well="A01", channel=1)
     ops = update(PlanState.empty(config()), [item]).ops
     creates = [op for op in ops if isinstance(op, CreateLayer)]
@@ -149,7 +149,7 @@ def test_first_contrast_waits_for_data_but_respects_the_user(user_first: bool) -
 def test_points_and_shapes_layers() -> None:
     viewer = ViewerModel()
     plans = Plans()
-    sink = NapariSink(viewer, plans)
+    sink = NapariApplier(viewer, plans)
     pts = ImageItem(
         {"well": "A01", "channel": 1}, 0, "raw", (2, 2), "float64", kind=LayerKind.POINTS
     )
@@ -184,7 +184,7 @@ def test_clear_removes_only_streamed_layers() -> None:
     viewer = ViewerModel()
     mine = viewer.add_image(np.zeros((4, 4)), name="mine")
     plans = Plans()
-    sink = NapariSink(viewer, plans)
+    sink = NapariApplier(viewer, plans)
     plans.add(config(), [frame("A01", 1), frame("A02", 2, channel=2)])
     sink.flush()
     assert len(viewer.layers) == 3

@@ -15,9 +15,9 @@ import pytest
 from platestream.backend import NapariStreamingBackend, Receiver, ReceiverOptions, request_once
 from platestream.config import resolve_current
 from platestream.schemas import Clear, Ok
-from platestream.viewer import app
-from platestream.viewer.ports import bindable
-from platestream.viewer.records import read_record
+from platestream.viewer.process import _app as app
+from platestream.viewer.manager._ports import bindable
+from platestream.viewer.manager._records import read_record
 
 from .conftest import GUI
 from .streaming import config, plate
@@ -42,13 +42,13 @@ def test_user_changes_survive_more_data_and_layers_stay_on_the_gui_thread(
 ) -> None:
     viewer, pump, backend = wired
     backend.save_batch(*plate([(0, "raw")], ["A01"], [1, 2], [1]))
-    qtbot.waitUntil(lambda: pump.figures.displayed == 2, timeout=20000)
+    qtbot.waitUntil(lambda: pump.stats.displayed == 2, timeout=20000)
     panel = viewer.window.dock_widgets["platestream"]
     panel.refresh()
     assert panel.labels["displayed"].text() == "2" and panel.labels["producers"].text() == "1"
     assert panel.labels["layers"].text() == "2" and panel.labels["dropped"].text() == "0"
     assert panel.labels["slice"].text().startswith("Step 00_raw | Well A01 | Channel ")
-    one, two = (pump.sink.layers[f"Step_00_raw_Channel_{c}"] for c in (1, 2))
+    one, two = (pump.applier.layers[f"Step_00_raw_Channel_{c}"] for c in (1, 2))
     one.contrast_limits = (5, 50)
     one.colormap = "cyan"
     two.visible = False
@@ -56,8 +56,8 @@ def test_user_changes_survive_more_data_and_layers_stay_on_the_gui_thread(
     order = [layer.name for layer in viewer.layers]
 
     backend.save_batch(*plate([(0, "raw")], ["A02", "A01"], [1, 2], [1, 2]))  # grows
-    qtbot.waitUntil(lambda: pump.figures.displayed == 10, timeout=20000)
-    assert pump.sink.layers["Step_00_raw_Channel_1"] is one
+    qtbot.waitUntil(lambda: pump.stats.displayed == 10, timeout=20000)
+    assert pump.applier.layers["Step_00_raw_Channel_1"] is one
     assert tuple(one.contrast_limits) == (5, 50)
     assert one.colormap.name == "cyan"
     assert not two.visible
@@ -86,8 +86,8 @@ def test_a_live_stream_of_one_plane_keeps_one_array(wired: Any, qtbot: Any) -> N
     for value in range(300):
         frame[:] = value
         backend.save_batch([frame], items)
-    qtbot.waitUntil(lambda: pump.receiver.queue.nbytes == 0 and pump.figures.displayed > 0)
-    (layer,) = pump.sink.layers.values()
+    qtbot.waitUntil(lambda: pump.receiver.queue.nbytes == 0 and pump.stats.displayed > 0)
+    (layer,) = pump.applier.layers.values()
     data = layer.data
     backend.save_batch([frame], items)
     qtbot.waitUntil(lambda: int(layer.data[0, 0, 0, 0]) == 299, timeout=20000)
@@ -98,7 +98,7 @@ def test_clear_empties_the_viewer_and_streaming_goes_on(wired: Any, qtbot: Any) 
     viewer, pump, backend = wired
     mine = viewer.add_image(np.zeros((8, 8)), name="mine")
     backend.save_batch(*plate([(0, "raw")], ["A01"], [1], [1]))
-    qtbot.waitUntil(lambda: pump.figures.displayed == 1, timeout=20000)
+    qtbot.waitUntil(lambda: pump.stats.displayed == 1, timeout=20000)
     replies: list[Any] = []
     port = pump.receiver.data_port
     asking = threading.Thread(
@@ -108,19 +108,19 @@ def test_clear_empties_the_viewer_and_streaming_goes_on(wired: Any, qtbot: Any) 
     qtbot.waitUntil(lambda: bool(replies), timeout=20000)
     asking.join(5)
     assert isinstance(replies[0].message, Ok)
-    assert list(viewer.layers) == [mine] and not pump.sink.layers
+    assert list(viewer.layers) == [mine] and not pump.applier.layers
     # after a clear (the caption is hidden, not empty), new layers come up as before
     backend.save_batch(*plate([(0, "raw")], ["A01", "A02"], [1], [1, 2]))
-    qtbot.waitUntil(lambda: pump.figures.displayed == 5, timeout=20000)
-    (layer,) = pump.sink.layers.values()
+    qtbot.waitUntil(lambda: pump.stats.displayed == 5, timeout=20000)
+    (layer,) = pump.applier.layers.values()
     assert layer.data.shape == (2, 2, 64, 64)
 
 
 CLOSE_THE_WINDOW = """
 import sys
 from qtpy.QtCore import QTimer
-from platestream.viewer import app
-from platestream.viewer.records import read_record
+from platestream.viewer.process import _app as app
+from platestream.viewer.manager._records import read_record
 
 def close_soon(viewer):
     print("record", read_record(int(sys.argv[1])).title, flush=True)

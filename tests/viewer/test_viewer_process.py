@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from platestream.viewer.manager import NapariStreamVisualizer, PortConflict, stop_viewer
-from platestream.viewer.ports import ping
-from platestream.viewer.procs import wait_exit
-from platestream.viewer.records import read_record
+from platestream.viewer.manager._ports import ping
+from platestream.viewer.manager._processes import wait_exit
+from platestream.viewer.manager._records import read_record
+from platestream.viewer.manager._visualizer import NapariStreamVisualizer, PortConflict, stop_viewer
 
 from .conftest import GUI, viewer_pids
 from .streaming import SQUARE, config, layers, plate, png_of, wait_received
@@ -103,7 +103,7 @@ PRODUCER = textwrap.dedent(
     """
     import sys
     from tests.viewer.streaming import config, plate
-    from platestream.viewer.manager import NapariStreamVisualizer
+    from platestream.viewer.manager._visualizer import NapariStreamVisualizer
     port = int(sys.argv[1])
     visualizer = NapariStreamVisualizer(config(port), title="persistent", persistent=True)
     visualizer.start_viewer(async_mode=False)
@@ -267,7 +267,7 @@ SHORT_LIVED_PARENT = textwrap.dedent(
     """
     import os, sys
     from tests.viewer.streaming import config
-    from platestream.viewer.manager import NapariStreamVisualizer
+    from platestream.viewer.manager._visualizer import NapariStreamVisualizer
     visualizer = NapariStreamVisualizer(config(int(sys.argv[1])), persistent=False)
     visualizer.start_viewer(async_mode=False)
     print(visualizer.pong.pid, flush=True)

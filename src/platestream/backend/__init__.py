@@ -1,21 +1,32 @@
 """platestream.backend: the transport and its producer side.
 
 Producer: ``NapariStreamingBackend`` (registered as ``napari_stream``) streams images with
-``save``/``save_batch`` through per-viewer links (``link``): shared-memory pools
-(``pool``, ``shm``) for local viewers, inline frames for remote ones, CURVE for anything
-beyond loopback (``security``).
+``save``/``save_batch`` through one ``Link`` per viewer (``_link``, shared by every backend
+of a process through ``_link_registry``): shared-memory pools (``shm``) for local viewers,
+inline frames for remote ones, CURVE for anything beyond loopback (``_security``).
 
-Viewer: ``Receiver`` binds the data and control ports, validates, copies out and queues
-``ReceivedBatch`` objects for the display; it imports no Qt (the viewer package wraps it).
+Viewer: ``Receiver`` (``_receiver``) binds the data and control ports, validates, copies out
+or lends pixels and queues ``ReceivedBatch`` objects for the display; it imports no Qt (the
+viewer package wraps it). ``python -m platestream.backend.bare_receiver`` runs one without
+napari, for benchmarks, tests and debugging.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from .control_client import ControlClient, ControlTimeout, Reply, request_once
-from .delivery import SaveReport
-from .link import Link, LinkOptions, LinkState
-from .security import CurveClient, CurveServer, InsecureBindError, KeyPair, KeyStore
-from .streaming import (
+from ._control_client import ControlClient, ControlTimeout, Reply, request_once
+from ._link import Link, LinkOptions, LinkState, OutgoingImage, SaveReport
+from ._pids import pid_alive, pidfd_open
+from ._security import (
+    CurveClient,
+    CurveServer,
+    InsecureBindError,
+    KeyPair,
+    KeyStore,
+    is_local,
+    is_loopback,
+    load_public_key,
+)
+from ._streaming import (
     NapariStreamingBackend,
     StreamingBackend,
     get_backend,
@@ -23,22 +34,22 @@ from .streaming import (
 )
 
 if TYPE_CHECKING:
-    from .control import DEFER, ControlReply, ControlRequest, Deferred, Handler
-    from .display_queue import ReceivedBatch, ReceivedImage
-    from .receiver import Receiver, ReceiverOptions
+    from ._control_router import DEFER, ControlReply, ControlRequest, Deferred, Handler
+    from ._display_queue import ReceivedBatch, ReceivedImage
+    from ._receiver import Receiver, ReceiverOptions
 
 # The viewer's side is imported on first use: a pipeline worker that only streams does
 # not pay for it (every worker process imports this package).
 _VIEWER_SIDE = {
-    "DEFER": "control",
-    "ControlReply": "control",
-    "ControlRequest": "control",
-    "Deferred": "control",
-    "Handler": "control",
-    "ReceivedBatch": "display_queue",
-    "ReceivedImage": "display_queue",
-    "Receiver": "receiver",
-    "ReceiverOptions": "receiver",
+    "DEFER": "_control_router",
+    "ControlReply": "_control_router",
+    "ControlRequest": "_control_router",
+    "Deferred": "_control_router",
+    "Handler": "_control_router",
+    "ReceivedBatch": "_display_queue",
+    "ReceivedImage": "_display_queue",
+    "Receiver": "_receiver",
+    "ReceiverOptions": "_receiver",
 }
 
 
@@ -70,6 +81,7 @@ __all__ = [
     "LinkOptions",
     "LinkState",
     "NapariStreamingBackend",
+    "OutgoingImage",
     "ReceivedBatch",
     "ReceivedImage",
     "Receiver",
@@ -78,6 +90,11 @@ __all__ = [
     "SaveReport",
     "StreamingBackend",
     "get_backend",
+    "is_local",
+    "is_loopback",
+    "load_public_key",
+    "pid_alive",
+    "pidfd_open",
     "registered_backends",
     "request_once",
 ]

@@ -6,7 +6,7 @@ absent (nothing on the port), and to one killed (``kill -9``) when the first wel
 Each figure is the median of ``repeats`` runs, the cases interleaved; the overhead is its
 ratio to the baseline, minus one. Target: under 5 % in every case.
 
-The live viewer is the headless receiver (``platestream.backend.serve``) in its own
+The live viewer is the headless receiver (``platestream.backend.bare_receiver``) in its own
 process: the receive work of napari's process (copying out of the pools, decoding,
 acknowledging) without the drawing, which depends on the machine's OpenGL rather than on
 platestream. ``--workers 1`` leaves a core of a 2-core machine to the viewer.
@@ -26,11 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from platestream.config import NapariStreamingConfig, PipelineConfig
-from platestream.pipeline.demo import demo_pipeline
-from platestream.pipeline.model import Pipeline
-from platestream.pipeline.runner import RunOptions, run_pipeline
-from platestream.pipeline.synthetic import SyntheticPlate, write_plate
-from platestream.pipeline.work import WellResult
+from platestream.pipeline import (
+    Pipeline,
+    RunOptions,
+    SyntheticPlate,
+    WellResult,
+    demo_pipeline,
+    run_pipeline,
+    write_plate,
+)
 
 TARGET_OVERHEAD = 0.05
 REPEATS = 5  # the machine is shared: medians of 5 keep one disturbed run from deciding
@@ -65,7 +69,7 @@ def _free_port() -> int:
 def headless_viewer() -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """The Qt-free receiver in its own process; yields its data port."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "platestream.backend.serve", "--port", "0"],
+        [sys.executable, "-m", "platestream.backend.bare_receiver", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -17,8 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from platestream.config import default_display, natural_key
-from platestream.config.components import normalize_well, well_key
+from platestream.config import default_display, natural_key, normalize_well, well_key
 from platestream.layering import ImageItem, PlanState, plan, update
 
 WELLS = [normalize_well((row, col)) for row in range(1, 17) for col in range(1, 25)]

@@ -13,7 +13,7 @@ For 8 MiB and 32 MiB frames it measures, in one run:
 - ``inline``: our inline path over TCP loopback (forced ``transport = "inline"``);
 - ``zmq``: bare libzmq over TCP loopback, the same frames, no platestream at all - the
   limit the inline path runs into (its receiver has our receivers' malloc thresholds,
-  see ``platestream.backend.heap``);
+  see ``platestream.backend.shm._buffers``);
 
 and the time of a live ``save_batch`` of 16 images with no viewer listening. Each
 throughput is the best of a few runs (the machine is shared; the best run is the one
@@ -40,8 +40,7 @@ import numpy as np
 import zmq
 
 from platestream.backend import NapariStreamingBackend
-from platestream.backend.heap import keep_large_buffers
-from platestream.backend.shm import shm_unlink
+from platestream.backend.shm import keep_large_buffers, shm_unlink
 from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
 
@@ -79,7 +78,7 @@ def plain_copy(frame: np.ndarray, frames: int) -> float:
 @contextlib.contextmanager
 def _receiver_process(*options: str) -> Iterator[int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "platestream.backend.serve", "--port", "0", *options],
+        [sys.executable, "-m", "platestream.backend.bare_receiver", "--port", "0", *options],
         stdout=subprocess.PIPE,
         text=True,
     )

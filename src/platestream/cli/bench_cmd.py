@@ -10,7 +10,7 @@ from typing import Any
 def cmd_bench(args: argparse.Namespace) -> int:
     from platestream.bench import suite
 
-    from .headless import needs_display, start_xvfb
+    from ._xvfb import needs_display, start_xvfb
 
     xserver = None
     if needs_display() and (not args.only or "viewer" in args.only):

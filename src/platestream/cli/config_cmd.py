@@ -78,8 +78,7 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
 
 
 def _load(path: str, classes: Any = None) -> Any:
-    from platestream.config import CLASSES, ConfigError
-    from platestream.config.toml_io import load_pipeline
+    from platestream.config import CLASSES, ConfigError, load_pipeline
 
     try:
         return load_pipeline(path, classes or CLASSES)
@@ -90,7 +89,7 @@ def _load(path: str, classes: Any = None) -> Any:
 
 def show_table(loaded: Any, classes: Any, step: str | None, function: str | None) -> str:
     """The ``config show`` report: every resolved field, its value and where it came from."""
-    from platestream.config.chain import resolve_file
+    from platestream.config import resolve_file
 
     resolved = resolve_file(loaded, classes, step, function)
     scope = f"pipeline {loaded.spec.pipeline.name or 'pipeline'!r}"
@@ -117,7 +116,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from platestream.config.chain import function_label
+    from platestream.config import function_label
 
     loaded = _load(args.file)
     if loaded is None:
@@ -133,15 +132,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from platestream.schemas.config_schema import pipeline_file_schema, render
+    from platestream.schemas import pipeline_file_schema, render
 
     sys.stdout.write(render(pipeline_file_schema()))
     return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from platestream.config.toml_io import SCHEMA_FILE_NAME
-    from platestream.schemas.config_schema import pipeline_file_schema, render
+    from platestream.config import SCHEMA_FILE_NAME
+    from platestream.schemas import pipeline_file_schema, render
 
     path = Path(args.path)
     if path.exists() and not args.force:

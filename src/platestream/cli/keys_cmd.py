@@ -14,7 +14,7 @@ from typing import Any
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from platestream.backend.security import KeyStore  # imports zmq: only when used
+    from platestream.backend import KeyStore  # imports zmq: only when used
 
     return KeyStore(args.dir)
 
@@ -44,7 +44,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from platestream.backend.security import load_public_key
+    from platestream.backend import load_public_key
 
     store = _store(args)
     print(f"key directory: {store.directory}")

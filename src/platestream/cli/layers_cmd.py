@@ -52,7 +52,7 @@ def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print the layer table; 0 on success, 1 for an unreadable plate, 2 for bad options."""
     from platestream.config import ConfigError
     from platestream.layering import FileNameError, PlateMetadataError, RegexParser
-    from platestream.pipeline.plate import PlateError, read_plate
+    from platestream.pipeline import PlateError, read_plate
 
     out = out or sys.stdout
     try:
@@ -93,11 +93,15 @@ def planned_streams(path: Path | None, steps: list[tuple[int, str]]) -> list[Gro
     With a pipeline file every step/function is planned with its own resolved config, as
     the viewer will; ``--step`` names replace the file's steps (with its pipeline config).
     """
-    from platestream.config import CLASSES, NapariStreamingConfig, resolve
-    from platestream.config.chain import resolve_file
-    from platestream.config.toml_io import load_pipeline
+    from platestream.config import (
+        CLASSES,
+        NapariStreamingConfig,
+        load_pipeline,
+        resolve,
+        resolve_file,
+    )
     from platestream.layering import LayerKind
-    from platestream.pipeline.model import file_streams
+    from platestream.pipeline import file_streams
 
     if path is None:
         default = resolve(NapariStreamingConfig, []).value

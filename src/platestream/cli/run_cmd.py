@@ -38,10 +38,10 @@ def start_viewers(configs: list[Any], title: str, headless_ok: bool, keep: bool)
     # Start (or reuse) a viewer per config, on a private Xvfb when there is no display.
     import os
 
-    from platestream.backend.security import is_local
+    from platestream.backend import is_local
     from platestream.viewer.manager import NapariStreamVisualizer
 
-    from .headless import needs_display, start_xvfb
+    from ._xvfb import needs_display, start_xvfb
 
     session = Session()
     local = [c for c in configs if is_local(c.napari_host)]
@@ -83,12 +83,18 @@ def wait_displayed(viewer: Any, expected: int, timeout_s: float) -> bool:
 
 
 def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
-    from platestream.pipeline.model import pipeline_streams
-    from platestream.pipeline.plate import read_plate
-    from platestream.pipeline.progress import Progress, summary
-    from platestream.pipeline.runner import RunOptions, run_pipeline, viewer_configs, well_tasks
+    from platestream.pipeline import (
+        Progress,
+        RunOptions,
+        pipeline_streams,
+        read_plate,
+        run_pipeline,
+        summary,
+        viewer_configs,
+        well_tasks,
+    )
 
-    from .headless import needs_display
+    from ._xvfb import needs_display
 
     pipeline.check_functions()
     plate = read_plate(plate_dir)
@@ -142,7 +148,7 @@ def _finish(session: Session, args: argparse.Namespace, streamed: int, keep: boo
 
 def cmd_run(args: argparse.Namespace) -> int:
     from platestream.config import ConfigError
-    from platestream.pipeline.model import load_pipeline_file
+    from platestream.pipeline import load_pipeline_file
 
     try:
         pipeline = load_pipeline_file(args.pipeline)
@@ -153,8 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from platestream.pipeline.demo import DEMO_PLATE, demo_pipeline
-    from platestream.pipeline.synthetic import SyntheticPlate, write_plate
+    from platestream.pipeline import DEMO_PLATE, SyntheticPlate, demo_pipeline, write_plate
 
     out = Path(args.out)
     plate = SyntheticPlate(

@@ -34,7 +34,7 @@ def _port_range(text: str) -> range:
 
 def cmd_start(args: argparse.Namespace) -> int:
     if not args.detach:  # this process becomes the viewer
-        from platestream.viewer.app import main
+        from platestream.viewer.process import main
 
         argv = ["--port", str(args.port), "--title", args.title, "--host", args.host]
         return main(argv + (["--keys", str(args.keys)] if args.keys else []))
@@ -55,9 +55,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def _row(port: int, host: str) -> dict[str, Any] | None:
-    from platestream.viewer.ports import listening, ping
-    from platestream.viewer.procs import ViewerProcess, alive, is_viewer
-    from platestream.viewer.records import read_record
+    from platestream.backend import pid_alive
+    from platestream.viewer.manager import ViewerProcess, is_viewer, listening, ping, read_record
 
     record = read_record(port)
     if record is None and not listening(port + 1000, host):
@@ -78,7 +77,7 @@ def _row(port: int, host: str) -> dict[str, Any] | None:
         }
     elif record is not None:
         hung = is_viewer(ViewerProcess(record.pid, port, record.started_at))
-        note = "not answering" if hung else ("dead" if not alive(record.pid) else "gone")
+        note = "not answering" if hung else ("dead" if not pid_alive(record.pid) else "gone")
         row = {"port": port, "pid": record.pid, "title": record.title, "status": "red"}
         row["note"] = note
     else:
@@ -142,13 +141,12 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from platestream.viewer import procs
-    from platestream.viewer.ports import Holder, inspect
+    from platestream.viewer.manager import Holder, inspect, kill_viewer
 
     state = inspect(args.port, args.host)
     if state.holder in (Holder.FREE, Holder.FOREIGN) or state.process is None:
         return _fail(f"no platestream viewer on port {args.port}; nothing killed")
-    if not procs.kill(state.process):
+    if not kill_viewer(state.process):
         return _fail(f"pid {state.process.pid} is not the viewer any more, or survived")
     print(f"killed viewer pid {state.process.pid} on port {args.port}")
     return 0

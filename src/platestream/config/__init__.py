@@ -6,10 +6,20 @@ Importing this package imports no Qt (only ``napari.utils.colormaps``, for the c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING
 
-from .components import DEFAULT_REGISTRY, Component, ComponentRegistry, DimensionMode, natural_key
-from .enums import (
+from ._base import ConfigBase
+from ._chain import function_label, resolve_file, toml_layers
+from ._components import (
+    DEFAULT_REGISTRY,
+    Component,
+    ComponentRegistry,
+    DimensionMode,
+    natural_key,
+    normalize_well,
+    well_key,
+)
+from ._enums import (
     DeliveryMode,
     NapariColormap,
     NapariDimensionMode,
@@ -17,10 +27,11 @@ from .enums import (
     OutputKind,
     Transport,
 )
-from .errors import ConfigError, ConfigFileError, ConfigIssue
-from .factory import ConfigClasses, make_config_classes
-from .frozen import FrozenMap
-from .resolve import (
+from ._errors import ConfigError, ConfigFileError, ConfigIssue
+from ._factory import ConfigClasses, make_config_classes
+from ._field_specs import FieldSpec, MapOf, TupleOf, check_import_path, check_port
+from ._frozen import FrozenMap
+from ._resolve import (
     ConfigLayer,
     Resolved,
     config_context,
@@ -28,20 +39,24 @@ from .resolve import (
     resolve,
     resolve_current,
 )
-from .unset import UNSET, Unset, is_unset
+from ._toml_io import SCHEMA_FILE_NAME, LoadedPipeline, load_pipeline, unstructure
+from ._unset import UNSET, Unset, is_unset
 
 CLASSES: ConfigClasses = make_config_classes(DEFAULT_REGISTRY)
 
-# The generated classes are dynamic, so to a type checker they are Any.
+# The generated classes are built at import; type checkers and IDEs read their fields from
+# the committed stubs (``_classes.pyi``, written by ``python -m platestream.config.stubgen``).
 if TYPE_CHECKING:
-    StreamingConfig: TypeAlias = Any
-    NapariDisplayConfig: TypeAlias = Any
-    NapariStreamingConfig: TypeAlias = Any
-    PipelineConfig: TypeAlias = Any
-    FunctionSpec: TypeAlias = Any
-    StepSpec: TypeAlias = Any
-    PipelineSpec: TypeAlias = Any
-    PipelineFile: TypeAlias = Any
+    from ._classes import (
+        FunctionSpec,
+        NapariDisplayConfig,
+        NapariStreamingConfig,
+        PipelineConfig,
+        PipelineFile,
+        PipelineSpec,
+        StepSpec,
+        StreamingConfig,
+    )
 else:
     StreamingConfig = CLASSES.streaming
     NapariDisplayConfig = CLASSES.display
@@ -53,17 +68,21 @@ else:
     PipelineFile = CLASSES.pipeline_file
 
 
-def default_display() -> Any:
+def default_display() -> NapariStreamingConfig:
     """The NapariStreamingConfig with every field at its global default."""
-    return resolve(NapariStreamingConfig, []).value
+    config: NapariStreamingConfig = resolve(NapariStreamingConfig, []).value
+    return config
+
 
 
 __all__ = [
     "CLASSES",
     "DEFAULT_REGISTRY",
+    "SCHEMA_FILE_NAME",
     "UNSET",
     "Component",
     "ComponentRegistry",
+    "ConfigBase",
     "ConfigClasses",
     "ConfigError",
     "ConfigFileError",
@@ -71,8 +90,11 @@ __all__ = [
     "ConfigLayer",
     "DeliveryMode",
     "DimensionMode",
+    "FieldSpec",
     "FrozenMap",
     "FunctionSpec",
+    "LoadedPipeline",
+    "MapOf",
     "NapariColormap",
     "NapariDimensionMode",
     "NapariDisplayConfig",
@@ -86,13 +108,23 @@ __all__ = [
     "StepSpec",
     "StreamingConfig",
     "Transport",
+    "TupleOf",
     "Unset",
+    "check_import_path",
+    "check_port",
     "config_context",
     "current_chain",
     "default_display",
+    "function_label",
     "is_unset",
+    "load_pipeline",
     "make_config_classes",
     "natural_key",
+    "normalize_well",
     "resolve",
     "resolve_current",
+    "resolve_file",
+    "toml_layers",
+    "unstructure",
+    "well_key",
 ]

@@ -9,7 +9,7 @@ Planning::
     result = update(state, items, run=1)   # result.state, result.ops, result.superseded
 """
 
-from .filenames import (
+from ._filenames import (
     BUILTIN_PARSERS,
     FileNameError,
     FilenameParser,
@@ -21,8 +21,8 @@ from .filenames import (
     is_image,
     parse_name,
 )
-from .items import ComponentValue, ImageItem, LayerKind
-from .ops import (
+from ._items import ComponentValue, ImageItem, LayerKind, plane_key
+from ._ops import (
     AddAxis,
     Axis,
     ClearLayer,
@@ -37,17 +37,7 @@ from .ops import (
     SetDtype,
     WritePlane,
 )
-from .planner import PlanError, PlanUpdate, plan, update
-from .plate_format import (
-    PlateFiles,
-    PlateMetadataError,
-    channel_names_from_htd,
-    channel_names_from_index_xml,
-    detect_format,
-)
-from .state import PlanSettings, PlanState
-from .values import AxisValue
-from .views import (
+from ._plan_queries import (
     LayerPlan,
     Placement,
     filled_planes,
@@ -56,6 +46,16 @@ from .views import (
     missing_planes,
     plane_padding,
 )
+from ._plan_state import PlanSettings, PlanState
+from ._planner import PlanError, PlanUpdate, plan, update
+from ._plate_format import (
+    PlateFiles,
+    PlateMetadataError,
+    channel_names_from_htd,
+    channel_names_from_index_xml,
+    detect_format,
+)
+from ._values import AxisValue, value_text
 
 __all__ = [
     "BUILTIN_PARSERS",
@@ -101,6 +101,8 @@ __all__ = [
     "missing_planes",
     "parse_name",
     "plan",
+    "plane_key",
     "plane_padding",
     "update",
+    "value_text",
 ]

@@ -4,8 +4,9 @@
 encodes them, ``jsonschema_gen`` writes the committed ``json/wire-*.schema.json`` files.
 """
 
-from .display import display_from_wire, display_schema, display_to_wire
-from .replies import (
+from ._config_schema import pipeline_file_schema, render
+from ._display import display_from_wire, display_schema, display_to_wire
+from ._replies import (
     Attached,
     DisplayState,
     Error,
@@ -19,8 +20,8 @@ from .replies import (
     Synced,
     ViewerState,
 )
-from .structure import WireError, decode_message, encode_message, structure, unstructure
-from .wire import (
+from ._structure import WireError, decode_message, encode_message, structure, unstructure
+from ._wire import (
     PROTOCOL_VERSION,
     Attach,
     Batch,
@@ -88,6 +89,8 @@ __all__ = [
     "display_to_wire",
     "encode_message",
     "message_types",
+    "pipeline_file_schema",
+    "render",
     "structure",
     "unstructure",
 ]

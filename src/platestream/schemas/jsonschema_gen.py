@@ -16,10 +16,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from . import replies as _replies  # noqa: F401  (registers the reply messages)
-from .fields import field_doc, has_default
-from .structure import DISCRIMINATOR, unstructure
-from .wire import PROTOCOL_VERSION, Message, message_types
+from . import _replies  # noqa: F401  (registers the reply messages)
+from ._structure import DISCRIMINATOR, unstructure
+from ._wire import PROTOCOL_VERSION, Message, message_types
+from ._wire_fields import field_doc, has_default
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 SCHEMA_BASE = "https://platestream.invalid/schemas/"

@@ -1,0 +1,291 @@
+"""Streaming backends: ``save``/``save_batch`` of a pipeline's images to a live viewer.
+
+Backends register by subclassing: a subclass with a ``name`` is found by
+``get_backend(name)``, no table to edit. ``NapariStreamingBackend`` (``napari_stream``)
+streams to persistent napari viewers over the links of ``links``; where each batch goes
+and how (host, port, transport, delivery, budget, pool size) comes from its resolved
+``NapariStreamingConfig``, so one backend can feed several viewers.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from platestream.config import NapariStreamingConfig, Transport, current_chain, resolve_current
+from platestream.layering import ComponentValue, ImageItem
+from platestream.schemas import DropReason, display_to_wire
+
+from ._host_arrays import to_host_array
+from ._link import Link, LinkOptions, OutgoingImage, SaveReport
+from ._link_registry import LINKS
+from ._security import CurveClient, KeyStore, is_local, is_loopback
+
+log = logging.getLogger(__name__)
+
+# An ImageItem; component values (e.g. {"well": "A01", "channel": "DAPI"}); or a path.
+Target = ImageItem | Mapping[str, ComponentValue] | str | os.PathLike[str]
+PathParser = Callable[[str], Mapping[str, ComponentValue]]
+
+
+class StreamingBackend(abc.ABC):
+    """Where a pipeline's images go while it runs. Subclasses with a ``name`` register."""
+
+    name: ClassVar[str] = ""
+    _registry: ClassVar[dict[str, type[StreamingBackend]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name", "")
+        if not name:
+            return  # an intermediate base class
+        known = StreamingBackend._registry.get(name)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise TypeError(f"streaming backend name {name!r} is taken by {known.__qualname__}")
+        StreamingBackend._registry[name] = cls
+
+    @abc.abstractmethod
+    def save_batch(
+        self,
+        data: Sequence[object],
+        targets: Sequence[Target],
+        *,
+        config: Any = None,
+        step_index: int = 0,
+        step_name: str = "",
+    ) -> SaveReport:
+        """Stream ``data[i]`` described by ``targets[i]`` (an ImageItem, or a path of an
+        image of step ``step_index``/``step_name``), as ``config`` (a partial
+        NapariStreamingConfig, resolved over the active chain) says."""
+
+    def save(
+        self,
+        data: object,
+        target: Target,
+        *,
+        config: Any = None,
+        step_index: int = 0,
+        step_name: str = "",
+    ) -> SaveReport:
+        """Stream one image."""
+        return self.save_batch(
+            [data], [target], config=config, step_index=step_index, step_name=step_name
+        )
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections and memory; the backend cannot be used afterwards."""
+
+    def __enter__(self) -> StreamingBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def registered_backends() -> dict[str, type[StreamingBackend]]:
+    return dict(StreamingBackend._registry)
+
+
+def get_backend(name: str) -> type[StreamingBackend]:
+    try:
+        return StreamingBackend._registry[name]
+    except KeyError:
+        known = ", ".join(sorted(StreamingBackend._registry)) or "none"
+        raise KeyError(f"no streaming backend {name!r}; registered: {known}") from None
+
+
+def _json_value(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return _json_value(value.item(), where)  # numpy scalars
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+class NapariStreamingBackend(StreamingBackend):
+    """Streams images to persistent napari viewers (see the package docs for the wire)."""
+
+    name = "napari_stream"
+
+    def __init__(
+        self,
+        config: Any = None,
+        *,
+        curve: CurveClient | None = None,
+        keystore: KeyStore | None = None,
+        options: LinkOptions | None = None,
+        path_parser: PathParser | None = None,
+    ) -> None:
+        """``config``: a (partial) NapariStreamingConfig, resolved over the active
+        ``config_context`` chain and the defaults; each call may pass its own.
+        ``curve`` forces CURVE credentials (else keys come from ``keystore`` for remote
+        hosts). ``path_parser`` turns a path target into component values.
+        """
+        self.config = config
+        self.curve = curve
+        self.keystore = keystore
+        self.options = options or LinkOptions()
+        self.path_parser = path_parser
+        self.totals = SaveReport()
+        self._links: dict[tuple[str, int], Link] = {}
+        # (given config, active chain) -> (resolved, its wire form); the keys' objects are
+        # kept alive by the values, so their ids cannot be reused while cached.
+        self._resolved: dict[tuple[int, int], tuple[Any, Any, Any, dict[str, Any]]] = {}
+        self._refused: set[tuple[str, int]] = set()
+        self._closed = False
+        self._pid = os.getpid()
+
+    # ---------------------------------------------------------------- public
+
+    def save_batch(
+        self,
+        data: Sequence[object],
+        targets: Sequence[Target],
+        *,
+        config: Any = None,
+        step_index: int = 0,
+        step_name: str = "",
+    ) -> SaveReport:
+        """Stream ``data[i]`` described by ``targets[i]``; a path target's components
+        come from ``path_parser``. Never raises for viewer trouble: see the report."""
+        if self._closed:
+            raise RuntimeError("this streaming backend is closed")
+        if len(data) != len(targets):
+            raise ValueError(f"{len(data)} arrays but {len(targets)} targets")
+        resolved, display = self._resolve_with_display(config)
+        prepared = [
+            self._prepare(d, t, step_index, step_name) for d, t in zip(data, targets, strict=True)
+        ]
+        link = self._link(resolved)
+        if link is None:
+            report = SaveReport()
+            report.dropped[DropReason.NO_VIEWER] += len(prepared)
+        else:
+            report = link.deliver(prepared, display, resolved.delivery, resolved.lossless_budget_s)
+        self.totals.add(report)
+        if report.dropped[DropReason.BUDGET]:
+            log.warning(
+                "lossless streaming to %s:%s: %d of %d images not delivered within %.1f s",
+                resolved.napari_host,
+                resolved.napari_port,
+                report.dropped[DropReason.BUDGET],
+                len(prepared),
+                resolved.lossless_budget_s,
+            )
+        return report
+
+    def connect(self, config: Any = None, timeout_s: float = 5.0) -> bool:
+        """Open the link to the configured viewer and wait (at most ``timeout_s``) for the
+        handshake. Optional: call it while the pipeline sets up, so the first live images
+        are not dropped for want of a viewer that simply has not answered yet."""
+        if self._closed:
+            raise RuntimeError("this streaming backend is closed")
+        link = self._link(self._resolve(config))
+        return link is not None and link.wait_up(time.monotonic() + timeout_s)
+
+    def links(self) -> dict[tuple[str, int], Link]:
+        """The links this backend uses, by (host, data port): state, viewer id, drops."""
+        return dict(self._links)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for link in self._links.values():
+            LINKS.release(link)
+        self._links.clear()
+
+    # --------------------------------------------------------------- helpers
+
+    def _resolve(self, config: Any) -> Any:
+        return self._resolve_with_display(config)[0]
+
+    def _resolve_with_display(self, config: Any) -> tuple[Any, dict[str, Any]]:
+        """The resolved config and its wire form; cached, as a pipeline passes the same
+        config objects call after call (configs are frozen, so a hit is always current)."""
+        given = config if config is not None else self.config
+        if given is None:
+            given = NapariStreamingConfig()
+        chain = current_chain()
+        key = (id(given), id(chain))
+        hit = self._resolved.get(key)
+        if hit is not None:
+            return hit[2], hit[3]
+        resolved = resolve_current(given).value
+        if len(self._resolved) >= 256:
+            self._resolved.clear()
+        self._resolved[key] = (given, chain, resolved, display_to_wire(resolved))
+        return resolved, self._resolved[key][3]
+
+    def _prepare(
+        self, data: object, target: Target, step_index: int, step_name: str
+    ) -> OutgoingImage:
+        array = to_host_array(data)
+        if isinstance(target, ImageItem):
+            item = target
+        elif isinstance(target, Mapping):
+            item = ImageItem(target, step_index, step_name, array.shape, array.dtype.name)
+        elif isinstance(target, str | os.PathLike):
+            path = os.fspath(target)
+            components = self.path_parser(path) if self.path_parser else {}
+            item = ImageItem(
+                components,
+                step_index,
+                step_name,
+                array.shape,
+                array.dtype.name,
+                extra={"path": path},
+            )
+        else:
+            raise TypeError(
+                f"target must be an ImageItem, component values or a path; "
+                f"got {type(target).__name__}"
+            )
+        if item.step_index < 0 or array.ndim > 32:
+            raise ValueError(f"{item}: step_index must be >= 0 and ndim <= 32")
+        return OutgoingImage(item, array, _json_value(dict(item.extra), "extra"))
+
+    def _link(self, config: Any) -> Link | None:
+        if self._pid != os.getpid():  # a forked child: the parent's links are not ours
+            self._pid, self._links = os.getpid(), {}
+        key = (config.napari_host, config.napari_port)
+        if key in self._links:
+            return self._links[key]
+        if key in self._refused:
+            return None
+        curve = self.curve
+        if curve is None and not is_loopback(config.napari_host):
+            curve = (self.keystore or KeyStore()).client(config.napari_host)
+            if curve is None:
+                self._refused.add(key)
+                log.error(
+                    "not streaming to %s:%s: a remote viewer needs CURVE keys (run "
+                    "'platestream keys --help'); images for it are dropped",
+                    *key,
+                )
+                return None
+        transport = config.transport
+        shm = transport is Transport.SHM or (
+            transport is Transport.AUTO and is_local(config.napari_host)
+        )
+        link = LINKS.acquire(
+            config.napari_host,
+            config.napari_port,
+            shm=shm,
+            pool_bytes=config.shm_pool_mb << 20,
+            curve=curve,
+            options=self.options,
+        )
+        self._links[key] = link
+        return link

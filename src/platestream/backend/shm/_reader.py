@@ -1,0 +1,127 @@
+"""The viewer's side of a producer's pool: validated, torn-read-proof copies out of it,
+or read-only views of it lent to the display (see ``lease``)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import mmap
+
+import numpy as np
+
+from platestream.schemas import PoolInfo, ShmPixels
+
+from ._copying import copy_into
+from ._segment import (
+    GENERATION,
+    HEADER_BYTES,
+    MAGIC,
+    NBYTES,
+    OFFSET,
+    SLOT_WORDS,
+    Layout,
+    SegmentError,
+    open_readonly,
+)
+
+
+class SlotError(ValueError):
+    """The reference does not name a valid region of this pool."""
+
+
+class Overwritten(RuntimeError):
+    """The slot was rewritten before or while it was copied; the copy is discarded."""
+
+
+class PoolReader:
+    """A producer's pool mapped read-only by the viewer (so a viewer bug cannot corrupt it)."""
+
+    def __init__(self, info: PoolInfo, pid: int) -> None:
+        self.info = info
+        self.pid = pid
+        self.layout = Layout(info.size, info.slots)
+        if self.layout.data_bytes <= 0:
+            raise SegmentError(0, f"pool {info.id}: {info.slots} slots leave no data area")
+        self._buffer: mmap.mmap | None = open_readonly(info, pid)
+        header = self.layout.header(self._buffer)
+        valid = int(header[0]) == MAGIC and int(header[1]) == info.size
+        del header
+        if not valid:
+            self.close()
+            raise SegmentError(0, f"pool {info.id}: bad header")
+        self._table: np.ndarray | None = self.layout.table(self._buffer)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def _region(self, ref: ShmPixels) -> tuple[np.ndarray, mmap.mmap]:
+        if self._table is None or self._buffer is None:
+            raise SlotError(f"pool {self.id} is closed")
+        if ref.slot >= self.layout.slots:
+            raise SlotError(f"slot {ref.slot} beyond the table of {self.layout.slots}")
+        start, end = ref.offset, ref.offset + ref.nbytes
+        if start < self.layout.data_start or end > self.layout.size:
+            raise SlotError(f"bytes {start}..{end} outside the data area of pool {self.id}")
+        return self._table[ref.slot], self._buffer
+
+    def _checked(
+        self, ref: ShmPixels, shape: tuple[int, ...], dtype: np.dtype
+    ) -> tuple[np.ndarray, mmap.mmap]:
+        """The slot's table row and the mapping, once ``ref`` is valid and still current."""
+        entry, buffer = self._region(ref)
+        if dtype.itemsize * math.prod(shape) != ref.nbytes:
+            raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
+        if not self._matches(entry, ref):
+            raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
+        return entry, buffer
+
+    def copy_out(
+        self,
+        ref: ShmPixels,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A private copy of the referenced pixels (into ``out`` if given, a C-ordered
+        array of ``shape`` and ``dtype``); raises Overwritten for a torn read."""
+        entry, buffer = self._checked(ref, shape, dtype)
+        if out is None:
+            out = np.empty(shape, dtype=dtype)
+        source = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=ref.offset)
+        copy_into(out, source)
+        del source
+        # Seqlock check: a producer that started rewriting during the copy changed it.
+        if int(entry[GENERATION]) != ref.generation:
+            raise Overwritten(f"slot {ref.slot} was rewritten during the copy")
+        return out
+
+    def view(
+        self, ref: ShmPixels, shape: tuple[int, ...], dtype: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A read-only view of the referenced pixels and the slot's table row, to check
+        later that the slot was not rewritten; raises Overwritten if it already was."""
+        _, buffer = self._checked(ref, shape, dtype)
+        # frombuffer holds a buffer export (np.ndarray(buffer=...) does not): the mapping
+        # cannot be closed under these views, it outlives the reader until they are gone.
+        count = ref.nbytes // dtype.itemsize  # checked above: the product of shape
+        pixels = np.frombuffer(buffer, dtype=dtype, count=count, offset=ref.offset)
+        row = HEADER_BYTES + ref.slot * SLOT_WORDS * 8
+        entry = np.frombuffer(buffer, dtype="<u8", count=SLOT_WORDS, offset=row)
+        return pixels.reshape(shape), entry
+
+    @staticmethod
+    def _matches(entry: np.ndarray, ref: ShmPixels) -> bool:
+        return (
+            int(entry[GENERATION]) == ref.generation
+            and int(entry[OFFSET]) == ref.offset
+            and int(entry[NBYTES]) == ref.nbytes
+        )
+
+    def close(self) -> None:
+        self._table = None
+        if self._buffer is not None:
+            # Views lent out may still use it: then it is unmapped when the last one goes.
+            with contextlib.suppress(BufferError):
+                self._buffer.close()
+            self._buffer = None

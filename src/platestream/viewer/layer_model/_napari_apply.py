@@ -1,0 +1,161 @@
+"""The store's changes -> napari calls: the only code that touches napari layers.
+
+Qt-free and duck-typed (``viewer`` is a ``napari.Viewer`` or a ``ViewerModel``), so it is
+tested against a spec'd fake and a real ``ViewerModel`` without a GUI. What napari is told:
+
+* a layer is added **once** (``add_image``/``add_labels``/``add_points``/``add_shapes``);
+* planes written in place cost a ``layer.refresh()`` (the arrays napari holds are the
+  store's own, so no copy and no new array);
+* ``layer.data`` is assigned only when the array object changed (a new well, axis, plane
+  shape or dtype) - and for points and shapes, which are rebuilt from their planes;
+* contrast limits are set at first show, from the first plane's range, and never again;
+  colormap, visibility, opacity, blending and layer order are set at creation at most.
+  Whatever the user changes afterwards stays. A layer the user deleted stays deleted
+  (until ``clear``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from platestream.layering import LayerKind
+
+from ._layer_store import Changes, StoredLayer
+from ._plans import Plans
+
+PLACEHOLDER_CONTRAST = (0.0, 1.0)  # until the first plane arrives
+MARK = "platestream"  # layer.metadata key: the layer is fed by the stream
+
+
+def _no_check() -> None:
+    return None
+
+
+class NapariApplier:
+    def __init__(
+        self, viewer: Any, plans: Plans, check_thread: Callable[[], None] = _no_check
+    ) -> None:
+        self.viewer = viewer
+        self.plans = plans
+        self.check_thread = check_thread  # raises unless on the GUI thread (Qt side)
+        self.layers: dict[str, Any] = {}  # napari name -> the napari layer we created
+        self._contrast_pending: set[str] = set()
+
+    def flush(self) -> Changes:
+        """Tell napari what changed since the last flush; returns those changes."""
+        changes = self.plans.store.take_changes()
+        if not changes:
+            return changes
+        self.check_thread()
+        for name in changes.removed:
+            self._remove(name)
+        new = set(changes.created)
+        for name in changes.created:
+            self._create(name, self.plans.store.layers[name])
+        for name in changes.reshaped - new:
+            if name in self.layers:
+                self.layers[name].data = self._data(self.plans.store.layers[name])
+        for name in changes.written - new - changes.reshaped:
+            if name in self.layers:
+                self.layers[name].refresh()
+        self._set_first_contrast()
+        if new or changes.relabeled or changes.reshaped:
+            self._label_axes(new | changes.relabeled | changes.reshaped)
+        return changes
+
+    def clear(self) -> None:
+        """Remove every layer the stream created (and forget the plans)."""
+        self.check_thread()
+        for name in self.plans.clear():
+            self._remove(name)
+        for name in list(self.layers):
+            self._remove(name)
+        self._contrast_pending.clear()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _remove(self, name: str) -> None:
+        layer = self.layers.pop(name, None)
+        self._contrast_pending.discard(name)
+        if layer is not None and layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+
+    @staticmethod
+    def _data(stored: StoredLayer) -> Any:
+        data = stored.napari_data()
+        if stored.kind is LayerKind.SHAPES:
+            return [(polygon, "polygon") for polygon in data]
+        return data
+
+    def _create(self, name: str, stored: StoredLayer) -> None:
+        common = {"name": name, "metadata": {MARK: True}}
+        data = self._data(stored)
+        if stored.kind is LayerKind.IMAGE:
+            contrast = stored.contrast or PLACEHOLDER_CONTRAST
+            layer = self.viewer.add_image(
+                data, colormap=stored.colormap or "gray", contrast_limits=contrast, **common
+            )
+            layer.contrast_limits_range = _slider_range(data.dtype, contrast)
+            if stored.contrast is None:
+                self._contrast_pending.add(name)
+        elif stored.kind is LayerKind.LABELS:
+            layer = self.viewer.add_labels(data, **common)
+        elif stored.kind is LayerKind.POINTS:
+            layer = self.viewer.add_points(data, ndim=len(stored.axes) + 2, **common)
+        else:
+            layer = self.viewer.add_shapes(
+                data or None,
+                ndim=len(stored.axes) + 2,
+                face_color="transparent",
+                edge_color="yellow",
+                **common,
+            )
+        self.layers[name] = layer
+
+    def _set_first_contrast(self) -> None:
+        for name in list(self._contrast_pending):
+            stored, layer = self.plans.store.layers.get(name), self.layers.get(name)
+            if stored is None or layer is None or stored.contrast is None:
+                continue
+            self._contrast_pending.discard(name)
+            if tuple(layer.contrast_limits) != PLACEHOLDER_CONTRAST:
+                continue  # the user set limits before the first image came: keep them
+            low, high = stored.contrast
+            current = layer.contrast_limits_range
+            layer.contrast_limits_range = (min(low, current[0]), max(high, current[1]))
+            layer.contrast_limits = stored.contrast
+
+    def _label_axes(self, names: set[str]) -> None:
+        for name in names:
+            stored, layer = self.plans.store.layers.get(name), self.layers.get(name)
+            if stored is not None and layer is not None:
+                layer.axis_labels = stored.axis_labels
+        stored_layers = self.plans.store.layers
+        longest = max(
+            (stored_layers[n].axis_labels for n in self.layers if n in stored_layers),
+            key=len,
+            default=(),
+        )
+        dims = self.viewer.dims
+        ndim = int(dims.ndim)
+        if len(longest) >= ndim:
+            labels = longest[-ndim:] if ndim else longest
+        else:  # other layers have more dimensions: keep napari's labels for those
+            labels = (*tuple(dims.axis_labels)[: ndim - len(longest)], *longest)
+        if tuple(dims.axis_labels) != labels:
+            dims.axis_labels = labels
+
+
+def _slider_range(dtype: Any, contrast: tuple[float, float]) -> tuple[float, float]:
+    """The contrast slider's range: the dtype's for small integer types, so the user can
+    widen the limits beyond the first plane's range; the limits themselves otherwise."""
+    kind = np.dtype(dtype)
+    if kind.kind in "ui" and kind.itemsize <= 2:
+        info = np.iinfo(kind)
+        return (min(float(info.min), contrast[0]), max(float(info.max), contrast[1]))
+    if kind.kind == "b":
+        return (0.0, 1.0)
+    return contrast

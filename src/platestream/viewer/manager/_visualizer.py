@@ -1,0 +1,358 @@
+"""The process manager: start or reuse a napari viewer, stream to it, stop it. Imports no Qt.
+
+``NapariStreamVisualizer`` is what a pipeline or a script holds::
+
+    visualizer = NapariStreamVisualizer(config, title="screen 42", persistent=True)
+    visualizer.start_viewer()              # returns at once; the viewer starts meanwhile
+    visualizer.save_batch(arrays, items)   # queued (bounded) until the viewer is ready
+    visualizer.wait_ready(60)              # optional
+    visualizer.snapshot("now.png"); visualizer.status(); visualizer.stop()
+
+Rules (docs/viewer.md):
+
+* **Reuse**: a platestream viewer answering on the port is used as it is.
+* **Foreign ports**: a port pair held by anything else is never touched; the manager
+  tries the next pair (``on_conflict="next"``, up to ``port_attempts``) or raises
+  ``PortConflict`` (``on_conflict="fail"``).
+* **Silent viewers**: a platestream viewer that stops answering (its record names a pid
+  that proves to be it) gets SIGTERM, then SIGKILL after ``quit_timeout_s`` - each time
+  only after checking the pid is still that viewer - and a fresh viewer takes the port.
+* **Persistent** viewers run in their own session and outlive this process;
+  non-persistent ones end with it (the viewer watches this pid through a pidfd).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from platestream.backend import (
+    ControlTimeout,
+    NapariStreamingBackend,
+    SaveReport,
+    pid_alive,
+    request_once,
+)
+from platestream.config import NapariStreamingConfig, resolve_current
+from platestream.layering import ImageItem
+from platestream.schemas import (
+    Clear,
+    Error,
+    Pong,
+    Shutdown,
+    Snapshot,
+    SnapshotReply,
+    StatusReport,
+    StatusRequest,
+    WireError,
+)
+
+from . import _processes as procs
+from ._identity import MARKER, PORT_TAKEN
+from ._ports import Holder, PortState, inspect, ping
+from ._records import remove_record, runtime_dir
+
+log = logging.getLogger(__name__)
+
+
+class PortConflict(RuntimeError):
+    """The configured port pair is held by something that is not a platestream viewer."""
+
+
+class ViewerError(RuntimeError):
+    """The viewer could not be started, reached or stopped."""
+
+
+def viewer_command(port: int, title: str, host: str = "127.0.0.1", exit_with: int = 0) -> list[str]:
+    command = [sys.executable, "-m", MARKER, "--port", str(port), "--title", title]
+    if host != "127.0.0.1":
+        command += ["--host", host]
+    if exit_with:
+        command += ["--exit-with", str(exit_with)]
+    return command
+
+
+def spawn_viewer(port: int, title: str, *, persistent: bool) -> subprocess.Popen[bytes]:
+    """Start a viewer process; its output goes to ``<runtime dir>/viewer-<port>.log``."""
+    log_path = runtime_dir() / f"viewer-{port}.log"
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            viewer_command(port, title, exit_with=0 if persistent else os.getpid()),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=persistent,  # its own session: our Ctrl-C and exit spare it
+            close_fds=True,
+        )
+
+
+class NapariStreamVisualizer:
+    """Starts (or reuses) one viewer and streams to it; see the module docs."""
+
+    def __init__(
+        self,
+        config: Any = None,
+        *,
+        title: str = "platestream",
+        persistent: bool = True,
+        on_conflict: str = "next",
+        port_attempts: int = 20,
+        queue_limit: int = 1024,
+        startup_timeout_s: float = 60.0,
+        quit_timeout_s: float = 5.0,
+    ) -> None:
+        if on_conflict not in ("next", "fail"):
+            raise ValueError("on_conflict is 'next' or 'fail'")
+        resolved = resolve_current(config if config is not None else NapariStreamingConfig())
+        self.config = resolved.value
+        self.title = title
+        self.persistent = persistent
+        self.on_conflict = on_conflict
+        self.port_attempts = port_attempts
+        self.queue_limit = queue_limit
+        self.startup_timeout_s = startup_timeout_s
+        self.quit_timeout_s = quit_timeout_s
+        self.host: str = self.config.napari_host
+        self.port: int = self.config.napari_port
+        self.pong: Pong | None = None
+        self.error: str | None = None
+        self.dropped_before_ready = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._backend: NapariStreamingBackend | None = None
+        self._queue: deque[tuple[list[np.ndarray], list[ImageItem]]] = deque()
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._settled = threading.Event()
+        self._ready = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ starting
+
+    def start_viewer(self, async_mode: bool = True) -> None:
+        """Find or start the viewer. ``async_mode``: return at once and do it in a thread."""
+        if self._thread is not None or self._settled.is_set():
+            return
+        if async_mode:
+            self._thread = threading.Thread(
+                target=self._start, name=f"platestream-viewer-start-{self.port}", daemon=True
+            )
+            self._thread.start()
+        else:
+            self._start()
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until the viewer is ready and queued images went out; False on timeout/error."""
+        return self._settled.wait(timeout_s) and self._ready
+
+    @property
+    def queued(self) -> int:
+        """Images waiting for the viewer to be ready."""
+        return self._queued
+
+    @property
+    def is_running(self) -> bool:
+        """Our viewer process is alive, or a viewer answers on our port."""
+        if self.process is not None and self.process.poll() is None:
+            return True
+        return ping(self.host, self.port, 1.0) is not None
+
+    def _start(self) -> None:
+        try:
+            self.pong = self._find_or_spawn()
+            self._connect_and_flush()
+        except Exception as err:  # reported through wait_ready() and .error
+            self.error = f"{type(err).__name__}: {err}"
+            log.error("viewer on port %s: %s", self.port, self.error)
+        finally:
+            self._settled.set()
+
+    def _find_or_spawn(self) -> Pong:
+        deadline = time.monotonic() + self.startup_timeout_s
+        first = self.port
+        for port in range(first, first + max(1, self.port_attempts)):
+            state = inspect(port, self.host)
+            if state.holder is Holder.FOREIGN:
+                if self.on_conflict == "fail":
+                    raise PortConflict(
+                        f"ports {port}/{port + 1000} are held by another program; "
+                        "choose another napari_port"
+                    )
+                log.warning("ports %s/%s are taken by another program", port, port + 1000)
+                continue
+            self.port = port
+            if state.holder is Holder.VIEWER and state.pong is not None and state.pong.state.ready:
+                log.info("reusing viewer %s on port %s", state.pong.viewer_id, port)
+                return state.pong
+            if state.holder is Holder.SILENT_VIEWER:
+                self._quit_silent(state)
+            return self._spawn_and_wait(port, deadline)
+        raise PortConflict(f"no free port pair in {first}..{first + self.port_attempts - 1}")
+
+    def _quit_silent(self, state: PortState) -> None:
+        process = state.process
+        assert process is not None
+        log.warning(
+            "viewer pid %s on port %s does not answer: stopping it", process.pid, state.port
+        )
+        if not procs.terminate(process, self.quit_timeout_s):
+            raise ViewerError(f"could not stop the silent viewer pid {process.pid}")
+
+    def _spawn_and_wait(self, port: int, deadline: float) -> Pong:
+        if not self.host.startswith("127.") and self.host not in ("localhost", "::1"):
+            raise ViewerError(f"no viewer answers on {self.host}:{port}; start it there")
+        self.process = spawn_viewer(port, self.title, persistent=self.persistent)
+        while time.monotonic() < deadline:
+            pong = ping(self.host, port, min(1.0, max(0.05, deadline - time.monotonic())))
+            if pong is not None and pong.state.ready:
+                return pong
+            code = self.process.poll()
+            if code == PORT_TAKEN:  # someone took the port meanwhile: maybe a viewer
+                state = inspect(port, self.host)
+                if state.holder is Holder.VIEWER and state.pong is not None:
+                    return state.pong
+                raise PortConflict(f"port {port} was taken while the viewer started")
+            if code is not None:
+                raise ViewerError(f"the viewer exited with status {code}; see its log")
+        raise ViewerError(f"no viewer answered on port {port} within {self.startup_timeout_s} s")
+
+    def _connect_and_flush(self) -> None:
+        with self._lock:
+            if self._queue:  # images are waiting: connect now and send them, in order
+                backend = self._connect()
+                while self._queue:
+                    arrays, items = self._queue.popleft()
+                    self._queued -= len(items)
+                    backend.save_batch(arrays, items)
+            self._ready = True
+
+    def _connect(self) -> NapariStreamingBackend:
+        """The streaming backend, connected (handshake done); made on first use, so a
+        manager that only starts or inspects a viewer is no producer of it."""
+        if self._backend is not None:
+            return self._backend
+        config = dataclasses.replace(self.config, napari_port=self.port)
+        backend = NapariStreamingBackend(config)
+        if not backend.connect(timeout_s=max(1.0, self.startup_timeout_s / 4)):
+            backend.close()
+            raise ViewerError(f"no handshake with the viewer on port {self.port}")
+        self._backend = backend
+        return backend
+
+    # ----------------------------------------------------------------- streaming
+
+    def save_batch(self, arrays: Sequence[Any], items: Sequence[ImageItem]) -> SaveReport | None:
+        """Stream ``arrays[i]`` described by ``items[i]``; before the viewer is ready they
+        are copied into a bounded queue (oldest dropped beyond ``queue_limit`` images)
+        and None is returned."""
+        if len(arrays) != len(items):
+            raise ValueError(f"{len(arrays)} arrays but {len(items)} items")
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this visualizer is closed")
+            if self._ready:
+                return self._connect().save_batch(list(arrays), list(items))
+            copies = [np.array(array, copy=True) for array in arrays]
+            self._queue.append((copies, list(items)))
+            self._queued += len(items)
+            while self._queued > self.queue_limit and self._queue:
+                _, dropped = self._queue.popleft()
+                self._queued -= len(dropped)
+                self.dropped_before_ready += len(dropped)
+            return None
+
+    # ------------------------------------------------------------------- control
+
+    def _request(self, message: Any, timeout_s: float = 5.0) -> Any:
+        try:
+            reply = request_once(self.host, self.port, message, timeout_s=timeout_s)
+        except (ControlTimeout, WireError) as err:
+            raise ViewerError(f"viewer on port {self.port}: {err}") from err
+        if isinstance(reply.message, Error):
+            raise ViewerError(f"viewer on port {self.port}: {reply.message.message}")
+        return reply
+
+    def status(self, timeout_s: float = 2.0) -> StatusReport | None:
+        try:
+            report = self._request(StatusRequest(), timeout_s).message
+        except ViewerError:
+            return None
+        return report if isinstance(report, StatusReport) else None
+
+    def snapshot(self, path: str | os.PathLike[str], timeout_s: float = 30.0) -> Path:
+        """Save a PNG of the viewer's canvas at ``path``."""
+        reply = self._request(Snapshot(), timeout_s)
+        if not isinstance(reply.message, SnapshotReply) or len(reply.frames) != 1:
+            raise ViewerError("the viewer sent no snapshot")
+        target = Path(path)
+        target.write_bytes(reply.frames[0])
+        return target
+
+    def clear(self, timeout_s: float = 10.0) -> None:
+        self._request(Clear(), timeout_s)
+
+    def close(self) -> None:
+        """Stop streaming (the viewer keeps running if it is persistent)."""
+        with self._lock:
+            backend, self._backend, self._ready = self._backend, None, False
+            self._closed = True
+        if backend is not None:
+            backend.close()
+        if self._thread is not None:
+            self._thread.join(self.startup_timeout_s)
+        if not self.persistent:
+            self.stop()
+
+    def stop(self, timeout_s: float | None = None) -> bool:
+        """Shut the viewer down: ask it, then SIGTERM/SIGKILL its verified pid. True once
+        no viewer is left on the port."""
+        wait_s = self.quit_timeout_s if timeout_s is None else timeout_s
+        with self._lock:
+            backend, self._backend, self._ready = self._backend, None, False
+            self._closed = True
+        if backend is not None:
+            backend.close()
+        stopped = stop_viewer(self.host, self.port, wait_s)
+        if self.process is not None:
+            try:
+                self.process.wait(wait_s)  # reap our child
+            except subprocess.TimeoutExpired:
+                stopped = False
+        return stopped
+
+    def __enter__(self) -> NapariStreamVisualizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stop_viewer(host: str, port: int, timeout_s: float = 5.0) -> bool:
+    """Stop the platestream viewer on ``port`` (identified first); never anything else."""
+    state = inspect(port, host)
+    process = state.process
+    if state.holder is Holder.FREE:
+        if state.record is not None and not pid_alive(state.record.pid):
+            remove_record(port)  # a viewer that died (kill -9) left its record behind
+        return True
+    if state.holder is Holder.FOREIGN or process is None:
+        return False
+    if state.pong is not None:
+        try:
+            request_once(host, port, Shutdown(viewer_id=state.pong.viewer_id), timeout_s=timeout_s)
+            if procs.wait_exit(process.pid, timeout_s):
+                return True
+        except (ControlTimeout, WireError):
+            pass
+    return procs.terminate(process, timeout_s)

@@ -1,0 +1,171 @@
+"""The viewer process: ``python -m platestream.viewer.process --port 5555 --title T``.
+
+napari comes up first; then the receiver binds the data and control ports, so the first
+pong a manager gets already says ``ready``. It runs until a ``shutdown`` request, the
+window is closed, SIGTERM/SIGINT, or (``--exit-with PID``) that process ends - then it
+closes its sockets, unmaps every producer pool, removes its record and exits 0. It exits 3
+if its ports are taken. The command line carries ``MARKER``; the process manager checks it
+(with the process start time) before it ever signals a pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..manager import MARKER, PORT_TAKEN
+
+__all__ = ["MARKER", "PORT_TAKEN", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m {MARKER}")
+    parser.add_argument("--port", type=int, default=5555, help="data port (control: +1000)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument("--title", default="platestream")
+    parser.add_argument("--keys", type=Path, help="key directory: require CURVE (remote use)")
+    parser.add_argument("--exit-with", type=int, default=0, metavar="PID", help="end with PID")
+    parser.add_argument("--hidden", action="store_true", help="do not show the window")
+    parser.add_argument(
+        "--size",
+        default="1200x800",
+        help="window size WxH (snapshots do not depend on napari's remembered geometry)",
+    )
+    return parser
+
+
+def _emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+class _Lifetime:
+    """Quits the Qt loop on SIGTERM/SIGINT and when a watched process ends (no polling)."""
+
+    def __init__(self, app: Any, exit_with: int) -> None:
+        from qtpy import QtCore
+
+        notifier: Any = QtCore.QSocketNotifier  # the stubs want a sip.voidptr, not an int
+        self.app = app
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        self._old_fd = signal.set_wakeup_fd(self._write.fileno())
+        self._old_handlers = {
+            signum: signal.signal(signum, lambda *_: None)  # the wakeup fd does the work
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        notifier_type = QtCore.QSocketNotifier.Type.Read
+        self._signals = notifier(self._read.fileno(), notifier_type)
+        self._signals.activated.connect(self._quit)
+        self._parent: Any = None
+        self._pidfd = -1
+        if exit_with:
+            try:
+                self._pidfd = os.pidfd_open(exit_with)
+            except (OSError, AttributeError):  # already gone, or no pidfd: stop at once
+                QtCore.QTimer.singleShot(0, app.quit)  # quit() before exec() does nothing
+                return
+            self._parent = notifier(self._pidfd, notifier_type)
+            self._parent.activated.connect(self._quit)
+
+    def _quit(self, *_: Any) -> None:
+        logging.getLogger(__name__).info("ending: signal or watched process")
+        self.app.quit()
+
+    def close(self) -> None:
+        for notifier in (self._signals, self._parent):
+            if notifier is not None:
+                notifier.setEnabled(False)
+        signal.set_wakeup_fd(self._old_fd)
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+        self._read.close()
+        self._write.close()
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+
+
+def _assemble(viewer: Any, receiver: Any, title: str) -> tuple[Any, Any]:
+    """The pump, status dock and slice caption around a viewer and a receiver."""
+    from ._display_stats import DisplayStats
+    from ._pump import Pump
+    from ._status_dock import SliceCaption, StatusDock
+
+    stats = DisplayStats(title)
+    receiver.report_display(stats.state)
+    pump = Pump(viewer, receiver, stats)
+    panel = StatusDock(receiver, stats, pump)
+    viewer.window.add_dock_widget(panel, name="platestream", area="right")
+    caption = SliceCaption(viewer, pump, panel)
+    pump.caption = caption.text
+    pump.after_layout = caption.update
+    return pump, caption
+
+
+def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | None = None) -> int:
+    """Run a viewer until it is told to end; ``on_ready(viewer)`` is for tests."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    import napari
+    import zmq
+    from qtpy.QtWidgets import QApplication
+
+    from platestream.backend import KeyStore, Receiver, ReceiverOptions
+    from platestream.backend.shm import keep_large_buffers
+
+    from ..manager import ViewerRecord, remove_record, write_record
+
+    viewer = napari.Viewer(title=args.title, show=not args.hidden)
+    width, _, height = args.size.partition("x")
+    viewer.window.resize(int(width), int(height))
+    app: Any = QApplication.instance()
+    curve = KeyStore(args.keys).server() if args.keys else None
+    try:
+        # Zero-copy: the pump copies pixels from the producers' slots straight into the
+        # layers, then gives the slots back (one copy instead of two).
+        options = ReceiverOptions(host=args.host, port=args.port, curve=curve, zero_copy=True)
+        keep_large_buffers()  # inline frames land in reused heap memory, not fresh mmaps
+        receiver = Receiver(options)
+    except zmq.ZMQError as err:
+        _emit("error", message=f"cannot listen on {args.host}:{args.port}: {err}")
+        viewer.close()
+        return PORT_TAKEN
+    lifetime = _Lifetime(app, args.exit_with)
+    pump, caption = _assemble(viewer, receiver, args.title)
+
+    def shut_down() -> None:
+        viewer.close()  # the last window closing ends the loop; quit() in case it hides
+        app.quit()
+
+    pump.on_shutdown = shut_down
+    app.lastWindowClosed.connect(app.quit)  # the user closed the window
+    record = ViewerRecord(
+        receiver.data_port, os.getpid(), receiver.viewer_id, receiver.started_at, args.title
+    )
+    # Before the first pong: whoever saw this viewer answer can find its record, even if
+    # the viewer is killed right after (``viewer list`` then shows it red).
+    write_record(record)
+    receiver.start()
+    _emit("ready", data_port=receiver.data_port, pid=os.getpid(), viewer_id=receiver.viewer_id)
+    if on_ready is not None:
+        on_ready(viewer)
+    try:
+        app.exec()
+    finally:
+        caption.overlay = None
+        pump.close()
+        receiver.close()
+        remove_record(record.port, record.viewer_id)
+        lifetime.close()
+        with contextlib.suppress(RuntimeError):  # already closed with its window
+            viewer.close()
+    _emit("stopped", displayed=pump.stats.displayed)
+    return 0

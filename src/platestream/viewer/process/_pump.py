@@ -1,0 +1,222 @@
+"""The GUI-thread side of a viewer: arrivals -> plans -> napari, at most once per frame.
+
+The receiver calls ``on_arrival`` in its own thread; that emits a queued Qt signal (once per
+burst, not per batch), and the GUI thread schedules an apply: at once if the last apply
+was at least a frame ago, else at the start of the next frame. An apply drains *everything*
+queued, plans it and tells napari once per layer. So the display rate caps the napari
+work, never the throughput: there is no polling timer, and nothing waits for a tick.
+
+Control requests that touch the GUI (``clear``, ``snapshot``, ``shutdown``) arrive in the
+receive thread too; they are handed to the GUI thread the same way, and answered from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from qtpy import QtCore
+from qtpy.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, QThread, QTimer
+from qtpy.QtGui import QImage
+from qtpy.QtWidgets import QApplication
+
+from platestream.backend import DEFER, ControlRequest, Deferred, ReceivedBatch, Receiver
+from platestream.schemas import (
+    DropReason,
+    Error,
+    ErrorCode,
+    Message,
+    Ok,
+    Snapshot,
+    SnapshotReply,
+)
+
+from ..layer_model import NapariApplier, Plans, display_key, layers_report
+from ._display_stats import DisplayStats
+
+log = logging.getLogger(__name__)
+Signal: Any = QtCore.Signal  # type: ignore[attr-defined]  # qtpy's alias of pyqtSignal
+FRAME_S = 1 / 60  # at most one apply per display frame
+
+
+def assert_gui_thread() -> None:
+    """Layers are napari's, and napari's are the Qt main thread's."""
+    app = QApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        raise RuntimeError("napari layers touched outside the Qt main thread")
+
+
+class Pump(QObject):
+    arrived = Signal()
+    gui_request = Signal(object)  # a ControlRequest for the GUI thread
+
+    def __init__(
+        self, viewer: Any, receiver: Receiver, stats: DisplayStats, frame_s: float = FRAME_S
+    ) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.receiver = receiver
+        self.stats = stats
+        self.frame_s = frame_s
+        self.plans = Plans()
+        self.applier = NapariApplier(viewer, self.plans, check_thread=assert_gui_thread)
+        self.on_shutdown: Callable[[], None] = lambda: None
+        self.caption: Callable[[], str] = lambda: ""  # the slice caption (panel)
+        self.after_layout: Callable[[], None] = lambda: None  # layers or axes changed
+        self._last_apply = 0.0
+        self.closed = False
+        self._signalled = threading.Event()  # an arrival signal is on its way
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.apply)
+        self.arrived.connect(self._schedule, Qt.ConnectionType.QueuedConnection)
+        self.gui_request.connect(self._on_gui_request, Qt.ConnectionType.QueuedConnection)
+        receiver.on_arrival(self._arrival)
+        for kind in ("clear", "snapshot", "shutdown", "layers"):
+            receiver.handle(kind, self._to_gui)
+
+    # ------------------------------------------------------------ receive thread
+
+    def _arrival(self) -> None:
+        if not self._signalled.is_set():
+            self._signalled.set()
+            self.arrived.emit()
+
+    def _to_gui(self, request: ControlRequest) -> Message | Deferred:
+        self.gui_request.emit(request)
+        # The receiver stops serving right after a shutdown's handler: answer it here.
+        return Ok() if request.message.TYPE == "shutdown" else DEFER
+
+    # ---------------------------------------------------------------- GUI thread
+
+    def _schedule(self) -> None:
+        if self.closed or self._timer.isActive():
+            return
+        wait_s = self._last_apply + self.frame_s - time.monotonic()
+        self._timer.start(max(0, int(wait_s * 1000)))
+
+    def close(self) -> None:
+        """Stop applying (before the receiver closes): later signals and timers do nothing."""
+        self.closed = True
+        self._timer.stop()
+
+    def apply(self) -> int:
+        """Drain the receiver, plan, update napari; returns the images shown."""
+        assert_gui_thread()
+        if self.closed:
+            return 0
+        self._signalled.clear()  # arrivals from now on signal again
+        batches = self.receiver.take()
+        if batches:
+            try:
+                self._plan(batches)
+            finally:
+                self._done_with(batches)
+        first_show = not self.applier.layers
+        changes = self.applier.flush()
+        if first_show and changes.created:
+            # Fit the view to the first data once Qt has laid out the new sliders (napari
+            # fit it while adding, before the canvas shrank). Later, the camera is the user's.
+            QTimer.singleShot(0, self.viewer.reset_view)
+        if changes.created or changes.removed or changes.relabeled or changes.reshaped:
+            self.after_layout()
+        now_wall = time.time()
+        self._last_apply = time.monotonic()
+        if batches:
+            self.stats.record_display(
+                sum(len(b.images) for b in batches), [now_wall - b.sent_at for b in batches]
+            )
+            self.publish()
+        return changes.images
+
+    def publish(self) -> None:
+        """Fresh stats for pongs, status reports and the dock."""
+        self.stats.sample(self.receiver.received_images(), len(self.applier.layers))
+
+    def _done_with(self, batches: list[ReceivedBatch]) -> None:
+        """The pixels are in the layers: give leased slots back, count torn reads."""
+        torn = self.plans.store.take_torn()
+        if torn:
+            producers = {id(i.item): b.producer for b in batches for i in b.images}
+            for item in torn:
+                producer = producers.get(id(item))
+                self.receiver.count_dropped(DropReason.OVERWRITTEN, 1, producer)
+        for batch in batches:
+            batch.release()
+
+    def _plan(self, batches: list[ReceivedBatch]) -> None:
+        # Consecutive batches with one display config are planned in one call (cheaper).
+        run: list[Any] = []
+        key: object = None
+        display: object = None
+        for batch in batches:
+            batch_key = display_key(batch.display)
+            if run and batch_key != key:
+                self._add(display, run)
+                run = []
+            key, display = batch_key, batch.display
+            run.extend(batch.images)
+        if run:
+            self._add(display, run)
+
+    def _add(self, display: object, images: list[Any]) -> None:
+        try:
+            self.plans.add(display, images)
+        except Exception:  # a bug here must cost these images, never the viewer
+            self.plans.rejected += len(images)
+            log.exception("%d images not shown", len(images))
+
+    def _on_gui_request(self, request: ControlRequest) -> None:
+        if self.closed:
+            return
+        if request.message.TYPE == "shutdown":
+            self.on_shutdown()
+            return
+        try:
+            reply = self._answer(request)
+        except Exception as err:  # the request fails, the viewer carries on
+            log.exception("control request %s failed", request.message.TYPE)
+            reply = Error(code=ErrorCode.INTERNAL, message=f"{type(err).__name__}: {err}")
+            request.reply(reply)
+            return
+        if isinstance(reply, tuple):
+            request.reply(reply[0], reply[1])
+        else:
+            request.reply(reply)
+
+    def _answer(self, request: ControlRequest) -> Message | tuple[Message, tuple[bytes, ...]]:
+        kind = request.message.TYPE
+        if kind == "clear":
+            self.applier.clear()
+            self.receiver.take()  # anything that slipped in between: cleared too
+            self.stats.reset()
+            return Ok()
+        if kind == "snapshot":
+            assert isinstance(request.message, Snapshot)
+            self.apply()  # show what has arrived before taking the picture
+            png = self.snapshot_png(request.message.canvas_only)
+            return SnapshotReply(nbytes=len(png)), (png,)
+        if kind == "layers":
+            self.apply()
+            return layers_report(self.viewer, self.applier.layers, self.caption())
+        return Error(code=ErrorCode.UNSUPPORTED, message=kind)
+
+    def snapshot_png(self, canvas_only: bool = True) -> bytes:
+        pixels = self.viewer.screenshot(canvas_only=canvas_only, flash=False)
+        return png_bytes(pixels)
+
+
+def png_bytes(rgba: Any) -> bytes:
+    """An (h, w, 4) uint8 array as PNG, encoded by Qt (no extra dependency)."""
+    height, width = rgba.shape[:2]
+    data = rgba.copy(order="C")
+    image = QImage(data.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
+    array = QByteArray()
+    buffer = QBuffer(array)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    buffer.close()
+    return bytes(array.data())

@@ -1,0 +1,128 @@
+"""The status dock and the slice caption: what the viewer is receiving, and what it shows.
+
+The dock lists connected producers, images received/displayed/dropped, rates, latency and
+queue depth; it is refreshed once a second (the figures are counters, the images
+themselves never wait for this timer). The same figures are published for pongs and
+status reports. The caption - ``Step 01_raw | Well A01 | Channel DAPI | Site 002`` - names
+the slice the sliders point at in the active (else the top visible) streamed layer; it is
+shown on the canvas (napari's text overlay) and in the dock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QFormLayout, QLabel, QWidget
+
+from platestream.backend import Receiver
+
+from ._display_stats import DisplayStats
+from ._pump import Pump
+
+ROWS = (
+    ("address", "listening on"),
+    ("producers", "producers"),
+    ("received", "images received"),
+    ("displayed", "images displayed"),
+    ("dropped", "dropped"),
+    ("rate", "rate (images/s)"),
+    ("latency", "send → display"),
+    ("queue", "queue"),
+    ("layers", "layers"),
+    ("slice", "slice"),
+)
+
+
+class StatusDock(QWidget):
+    def __init__(self, receiver: Receiver, stats: DisplayStats, pump: Pump) -> None:
+        super().__init__()
+        self.setObjectName("platestream status")
+        self.receiver = receiver
+        self.stats = stats
+        self.pump = pump
+        layout = QFormLayout(self)
+        self.labels: dict[str, QLabel] = {}
+        for key, text in ROWS:
+            label = QLabel("-")
+            label.setWordWrap(True)
+            self.labels[key] = label
+            layout.addRow(text, label)
+        host = receiver.options.host
+        self.labels["address"].setText(f"{host}:{receiver.data_port} / {receiver.control_port}")
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(1000)
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.pump.closed:
+            self._timer.stop()
+            return
+        self.pump.publish()
+        state = self.receiver.state()
+        display = state.display
+        self.labels["producers"].setText(str(state.producers))
+        self.labels["received"].setText(str(state.received))
+        self.labels["displayed"].setText(str(display.displayed))
+        self.labels["dropped"].setText(str(state.dropped))
+        self.labels["rate"].setText(
+            f"{display.receive_rate:.1f} received, {display.display_rate:.1f} displayed"
+        )
+        self.labels["latency"].setText(
+            f"p50 {display.latency_p50_ms:.1f} ms, p99 {display.latency_p99_ms:.1f} ms"
+        )
+        self.labels["queue"].setText(
+            f"{state.queue_depth} batches, {state.queue_bytes / 2**20:.1f} MiB"
+        )
+        self.labels["layers"].setText(str(display.layers))
+
+
+class SliceCaption:
+    """Keeps the caption in step with the sliders, the active layer and new data."""
+
+    def __init__(self, viewer: Any, pump: Pump, panel: StatusDock) -> None:
+        self.viewer = viewer
+        self.pump = pump
+        self.panel = panel
+        self.overlay = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else None
+        if self.overlay is not None:
+            self.overlay.visible = False  # shown once there is a caption
+            self.overlay.position = "bottom_left"
+            self.overlay.font_size = 10
+        viewer.dims.events.current_step.connect(self.update)
+        viewer.layers.selection.events.active.connect(self.update)
+        viewer.layers.events.inserted.connect(self.update)
+        viewer.layers.events.removed.connect(self.update)
+
+    def _layer(self) -> Any:
+        streamed = self.pump.applier.layers
+        active = self.viewer.layers.selection.active
+        if active is not None and active.name in streamed:
+            return active
+        for layer in reversed(list(self.viewer.layers)):
+            if layer.visible and layer.name in streamed:
+                return layer
+        return None
+
+    def text(self) -> str:
+        layer = self._layer()
+        if layer is None:
+            return ""
+        stored = self.pump.plans.layer(layer.name)
+        if stored is None:
+            return ""
+        step = tuple(self.viewer.dims.current_step)
+        ndim = len(stored.axis_labels)
+        index = step[len(step) - ndim :][: len(stored.axes)] if len(step) >= ndim else ()
+        return self.pump.plans.describe(layer.name, [int(i) for i in index])
+
+    def update(self, *_: Any) -> None:
+        text = self.text()
+        if self.overlay is not None:
+            # Hidden rather than empty: vispy's text visual with no glyphs crashes llvmpipe.
+            if text and self.overlay.text != text:
+                self.overlay.text = text
+            if self.overlay.visible != bool(text):
+                self.overlay.visible = bool(text)
+        self.panel.labels["slice"].setText(text or "-")
