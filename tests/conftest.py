@@ -1,4 +1,5 @@
-"""Session-wide hygiene: a test session that leaves a /dev/shm segment behind fails, and
+"""Session-wide hygiene: a test session that leaves a /dev/shm segment of its own behind
+(``hygiene``: tagged names) fails, and
 the pipeline's fork server is stopped before the session ends instead of just after."""
 
 from __future__ import annotations
@@ -9,25 +10,17 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-SHM = Path("/dev/shm")
-_OURS = ("ps_", "psm_", "platestream")
-
-
-def _our_segments() -> set[str]:
-    if not SHM.is_dir():
-        return set()
-    return {p.name for p in SHM.iterdir() if p.name.startswith(_OURS)}
+from .hygiene import SHM, our_segments
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_shared_memory() -> object:
-    before = _our_segments()
+    before = our_segments()
     yield
-    leaked = sorted(_our_segments() - before)
+    leaked = sorted(our_segments() - before)
     for name in leaked:  # clean up so one failing run does not poison the next
         with contextlib.suppress(FileNotFoundError):
             os.unlink(SHM / name)

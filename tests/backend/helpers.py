@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from platestream.config import NapariStreamingConfig
 ROOT = Path(__file__).parents[2]
 SRC = ROOT / "src"
 PRODUCER_SCRIPT = Path(__file__).with_name("producer_script.py")
-SHM = Path("/dev/shm")
 
 
 def env() -> dict[str, str]:
@@ -39,19 +38,6 @@ def run_python(code: str, *args: str, timeout_s: float = 120.0) -> str:
         check=True,
     )
     return out.stdout.strip()
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
-    """Poll a condition until it holds; fail the test (never hang) if it does not in time."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
-        time.sleep(0.01)
-
-
-def our_segments() -> set[str]:
-    return {p.name for p in SHM.iterdir() if p.name.startswith(("psm_", "ps_", "platestream"))}
 
 
 def config(port: int, **fields: Any) -> Any:

@@ -24,7 +24,8 @@ from platestream.backend._security import is_local, is_loopback
 from platestream.layering import ImageItem
 from platestream.schemas import DropReason
 
-from .helpers import config, wait_until
+from ..waiting import wait_until
+from .helpers import config
 
 Make = Callable[..., NapariStreamingBackend]
 ITEM = ImageItem({"site": 1}, 0, "s", (8, 8), "uint8")

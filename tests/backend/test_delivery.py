@@ -14,7 +14,8 @@ from platestream.backend import LinkOptions, NapariStreamingBackend, Receiver
 from platestream.layering import ImageItem
 from platestream.schemas import DropReason
 
-from .helpers import config, wait_until
+from ..waiting import wait_until
+from .helpers import config
 
 Make = Callable[..., NapariStreamingBackend]
 MakeReceiver = Callable[..., Receiver]

@@ -17,7 +17,8 @@ from platestream.backend.shm._pool import Slot, SlotPool
 from platestream.backend.shm._reader import PoolReader
 from platestream.layering import ImageItem
 
-from .helpers import config, run_python, wait_until
+from ..waiting import wait_until
+from .helpers import config, run_python
 
 Make = Callable[..., NapariStreamingBackend]
 MakeReceiver = Callable[..., Receiver]

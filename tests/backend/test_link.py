@@ -29,7 +29,8 @@ from platestream.schemas import (
     encode_message,
 )
 
-from .helpers import config, wait_until
+from ..waiting import wait_until
+from .helpers import config
 
 Make = Callable[..., NapariStreamingBackend]
 

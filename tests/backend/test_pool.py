@@ -16,7 +16,8 @@ from platestream.backend.shm._reader import Overwritten, PoolReader, SlotError
 from platestream.backend.shm._segment import HAS_MEMFD, PAGE, Segment, SegmentError
 from platestream.schemas import PoolInfo, PoolKind, ShmPixels
 
-from .helpers import our_segments, run_python
+from ..hygiene import our_segments
+from .helpers import run_python
 
 KINDS = [PoolKind.NAMED] + ([PoolKind.MEMFD] if HAS_MEMFD else [])
 MiB = 1 << 20

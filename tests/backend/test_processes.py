@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 
 from platestream.backend import NapariStreamingBackend, Receiver
-from platestream.backend.shm._segment import HAS_MEMFD
+from platestream.backend.shm import HAS_MEMFD
 from platestream.layering import ImageItem
 
+from ..hygiene import our_segments
+from ..waiting import wait_until
 from .helpers import (
     Child,
     config,
-    our_segments,
     spawn_producer,
     spawn_receiver,
     terminate,
-    wait_until,
 )
 from .producer_script import crc
 

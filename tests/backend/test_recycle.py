@@ -49,7 +49,7 @@ def test_small_and_huge_arrays_are_not_kept() -> None:
 def test_a_buffer_zeromq_still_sends_from_is_not_reused() -> None:
     import zmq
 
-    from .helpers import wait_until
+    from ..waiting import wait_until
 
     recycler = BufferRecycler(64 * MiB)
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()

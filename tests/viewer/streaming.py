@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +12,8 @@ from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
 from platestream.schemas import LayersReport, LayersRequest
 from platestream.viewer.manager._visualizer import NapariStreamVisualizer
+
+from ..waiting import wait_until
 
 SQUARE = (slice(8, 24), slice(40, 56))  # where the bright square is, in a 64 x 64 image
 BACKGROUND, BRIGHT = 100, 1000
@@ -43,24 +42,12 @@ def plate(
     return arrays, items
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Check ``predicate`` until it holds; fail after ``timeout_s`` (a bounded wait)."""
-    deadline = time.monotonic() + timeout_s
-    pause = threading.Event()
-    delay = 0.01
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        pause.wait(delay)
-        delay = min(delay * 2, 0.2)
-
-
 def wait_received(visualizer: NapariStreamVisualizer, count: int, timeout_s: float = 30) -> None:
     def received() -> bool:
         status = visualizer.status()
         return status is not None and status.images >= count
 
-    wait_for(received, timeout_s, f"{count} images received")
+    wait_until(received, timeout_s, f"{count} images received")
 
 
 def layers(port: int) -> LayersReport:

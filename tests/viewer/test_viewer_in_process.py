@@ -15,9 +15,9 @@ import pytest
 from platestream.backend import NapariStreamingBackend, Receiver, ReceiverOptions, request_once
 from platestream.config import resolve_current
 from platestream.schemas import Clear, Ok
-from platestream.viewer.process import _app as app
 from platestream.viewer.manager._ports import bindable
 from platestream.viewer.manager._records import read_record
+from platestream.viewer.process import _app as app
 
 from .conftest import GUI
 from .streaming import config, plate

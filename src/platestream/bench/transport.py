@@ -40,7 +40,7 @@ import numpy as np
 import zmq
 
 from platestream.backend import NapariStreamingBackend
-from platestream.backend.shm import keep_large_buffers, shm_unlink
+from platestream.backend.shm import keep_large_buffers, name_prefix, shm_unlink
 from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
 
@@ -223,7 +223,7 @@ def fresh_segments(frame: np.ndarray, frames: int, in_flight: int = 8) -> float:
                 if pending == in_flight:
                     sock.recv()
                     pending -= 1
-                name = f"psm_b{secrets.token_hex(6)}"
+                name = f"{name_prefix()}b{secrets.token_hex(6)}"
                 names.append(name)
                 fd = _shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR)
                 os.ftruncate(fd, frame.nbytes)

@@ -74,7 +74,6 @@ def default_display() -> NapariStreamingConfig:
     return config
 
 
-
 __all__ = [
     "CLASSES",
     "DEFAULT_REGISTRY",

@@ -16,7 +16,7 @@ from ._copying import copy_into
 from ._lease import LeaseBook, SlotLease
 from ._pool import Slot, SlotPool
 from ._reader import Overwritten, PoolReader, SlotError
-from ._segment import HAS_MEMFD, PAGE, Segment, SegmentError, shm_unlink
+from ._segment import HAS_MEMFD, PAGE, Segment, SegmentError, name_prefix, shm_unlink
 
 __all__ = [
     "HAS_MEMFD",
@@ -33,5 +33,6 @@ __all__ = [
     "SlotPool",
     "copy_into",
     "keep_large_buffers",
+    "name_prefix",
     "shm_unlink",
 ]

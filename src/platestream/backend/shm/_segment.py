@@ -55,9 +55,18 @@ def round_up(value: int, step: int = PAGE) -> int:
     return -(-value // step) * step
 
 
+def name_prefix() -> str:
+    """``psm_``, then ``$PLATESTREAM_SHM_TAG`` and ``_`` when that is set (1-8 letters or
+    digits): a test session tags its segments, so its leak check sees only its own."""
+    tag = os.environ.get("PLATESTREAM_SHM_TAG", "")
+    if tag and len(tag) <= 8 and tag.isascii() and tag.isalnum():
+        return f"{NAME_PREFIX}{tag}_"
+    return NAME_PREFIX
+
+
 def new_pool_id() -> str:
-    """``psm_`` + 12 hex digits: unique, and short enough for macOS (31 characters)."""
-    return f"{NAME_PREFIX}{secrets.token_hex(6)}"
+    """The prefix + 12 hex digits: unique, and short enough for macOS (31 characters)."""
+    return f"{name_prefix()}{secrets.token_hex(6)}"
 
 
 @dataclass(frozen=True)

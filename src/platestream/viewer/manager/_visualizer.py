@@ -1,4 +1,4 @@
-"""The process manager: start or reuse a napari viewer, stream to it, stop it. Imports no Qt.
+"""``NapariStreamVisualizer``: a handle on one viewer - start or reuse it, stream to it, stop it.
 
 ``NapariStreamVisualizer`` is what a pipeline or a script holds::
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from platestream.bench.transport import render, run
 
-from .helpers import our_segments
+from ..hygiene import our_segments
 
 
 def test_the_benchmark_runs_and_reports_every_figure() -> None:

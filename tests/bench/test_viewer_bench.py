@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from platestream.bench import viewer as bench
-
-from .conftest import GUI
+from tests.viewer.conftest import GUI
 
 pytestmark = [pytest.mark.gui, GUI, pytest.mark.timeout(180)]
 
