@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +8,9 @@ import pytest
 
 from platestream.cli import main
 from platestream.cli.config_cmd import show_table
-from platestream.config._toml_io import load_pipeline
+from platestream.config import load_pipeline
+
+from ..commands import run_module
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "nuclei_qc.toml"
 
@@ -50,13 +50,7 @@ def test_validate_reports_misspelled_key_and_wrong_enum_and_exits_1(tmp_path: Pa
         "[pipeline]\nname = 'qc'\n[pipeline.napari_streaming]\n"
         "colourmap = 'gray'\nchannel_mode = 'slices'\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "platestream", "config", "validate", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_module("platestream", "config", "validate", str(bad))
     assert result.returncode == 1
     errors = result.stderr.strip().splitlines()
     assert errors == [

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
 from pathlib import Path
 
 from platestream.config import UNSET, NapariStreamingConfig, PipelineSpec, StreamingConfig, stubgen
+
+from ..commands import run_module
 
 ROOT = Path(__file__).parents[2]
 
@@ -39,13 +39,7 @@ def test_committed_stubs_match_a_fresh_rendering() -> None:
     assert stubgen.STUB_FILE.read_text() == stubgen.render(), (
         "src/platestream/config/_classes.pyi is stale: run python -m platestream.config.stubgen"
     )
-    check = subprocess.run(
-        [sys.executable, "-m", "platestream.config.stubgen", "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    check = run_module("platestream.config.stubgen", "--check")
     assert check.returncode == 0, check.stdout
 
 
@@ -67,13 +61,7 @@ def test_a_type_checker_sees_the_fields(tmp_path: Path) -> None:
         "port: int = ok.napari_port\n"
         "bad = NapariStreamingConfig(napari_prot=5556)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--no-incremental", "--strict", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_module("mypy", "--no-incremental", "--strict", str(script), timeout_s=300)
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1, result.stdout
     assert ":4:" in errors[0] and "napari_prot" in errors[0]

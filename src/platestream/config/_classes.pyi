@@ -6,14 +6,7 @@ from typing import Any
 
 from ._base import ConfigBase
 from ._components import ComponentRegistry, DimensionMode
-from ._enums import (
-    DeliveryMode,
-    NapariColormap,
-    NapariDimensionMode,
-    NapariVariableSizeHandling,
-    OutputKind,
-    Transport,
-)
+from ._enums import DeliveryMode, NapariColormap, NapariDimensionMode, NapariVariableSizeHandling, OutputKind, Transport
 from ._unset import Unset
 
 

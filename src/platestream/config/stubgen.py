@@ -14,9 +14,11 @@ import argparse
 import dataclasses
 import textwrap
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from . import _enums
 from ._factory import ConfigClasses, make_config_classes
 from ._field_specs import FieldSpec, annotation
 
@@ -30,14 +32,7 @@ from typing import Any
 
 from ._base import ConfigBase
 from ._components import ComponentRegistry, DimensionMode
-from ._enums import (
-    DeliveryMode,
-    NapariColormap,
-    NapariDimensionMode,
-    NapariVariableSizeHandling,
-    OutputKind,
-    Transport,
-)
+from ._enums import {enums}
 from ._unset import Unset
 """
 
@@ -110,7 +105,17 @@ def render(classes: ConfigClasses | None = None) -> str:
         classes.pipeline_file,
     )
     blocks = ["\n".join(_class_stub(cls, classes)) for cls in order]
-    return HEADER + "\n\n" + "\n\n\n".join(blocks) + "\n"
+    enums = sorted(
+        {
+            name
+            for name in _enums.__dict__
+            if isinstance(getattr(_enums, name), type)
+            and name != "DimensionMode"
+            and issubclass(getattr(_enums, name), Enum)
+            and getattr(_enums, name) is not Enum
+        }
+    )
+    return HEADER.format(enums=", ".join(enums)) + "\n\n" + "\n\n\n".join(blocks) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
