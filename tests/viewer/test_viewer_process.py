@@ -240,7 +240,7 @@ def test_killed_and_hung_viewers_are_seen_and_replaced(ports: Callable[[int], in
     assert third.pong is not None and third.pong.pid != second.pong.pid
     assert second.process is not None and second.process.wait(10) == -signal.SIGKILL
     assert viewer_pids(port) == [third.pong.pid]
-    assert third.stop()
+    assert third.stop(timeout_s=10)  # quit_timeout_s=1 was for the hung viewer; a bound, not a wait
     assert list_ports(port) == []
 
 

@@ -1,7 +1,19 @@
-"""platestream.pipeline: see DESIGN.md for what this package owns."""
+"""platestream.pipeline: a minimal pipeline runner that streams every step to the viewers.
+
+``Pipeline`` of ``FunctionStep``/``FunctionCall`` (from Python, or a pipeline TOML file), run
+over a plate folder by ``run_pipeline`` on a pool of worker processes (``RunOptions``); the
+demo plate and pipeline (``write_plate``, ``demo_pipeline``).
+"""
 
 from ._demo import DEMO_PLATE, demo_pipeline
-from ._model import Pipeline, file_streams, load_pipeline_file, pipeline_streams
+from ._model import (
+    FunctionCall,
+    FunctionStep,
+    Pipeline,
+    file_streams,
+    load_pipeline_file,
+    pipeline_streams,
+)
 from ._plate_folder import PlateError, read_plate
 from ._progress import Progress, summary
 from ._runner import RunOptions, run_pipeline, viewer_configs, well_tasks
@@ -10,6 +22,8 @@ from ._well_work import WellResult
 
 __all__ = [
     "DEMO_PLATE",
+    "FunctionCall",
+    "FunctionStep",
     "Pipeline",
     "PlateError",
     "Progress",

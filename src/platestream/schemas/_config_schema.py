@@ -109,7 +109,3 @@ def write_committed_schema() -> Path:
     """Regenerate the committed schema file (run after changing the config classes)."""
     SCHEMA_PATH.write_text(render(pipeline_file_schema()), encoding="utf-8")
     return SCHEMA_PATH
-
-
-if __name__ == "__main__":
-    print(write_committed_schema())

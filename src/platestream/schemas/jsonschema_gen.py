@@ -1,8 +1,9 @@
-"""Generate the committed JSON Schemas of the wire messages (``json/wire-<type>.schema.json``).
+"""Generate the committed JSON Schemas: the wire messages (``json/wire-<type>.schema.json``)
+and the pipeline file (``json/pipeline-file.schema.json``).
 
-They come from the same dataclasses and field metadata as the runtime validator. A test
-regenerates them and compares with the committed files; after changing a message, run
-``python -m platestream.schemas.jsonschema_gen``.
+They come from the same dataclasses and field metadata as the runtime validator and the
+config classes. Tests regenerate them and compare with the committed files; after changing
+a message or a config field, run ``python -m platestream.schemas.jsonschema_gen``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from . import _replies  # noqa: F401  (registers the reply messages)
+from ._config_schema import write_committed_schema
 from ._structure import DISCRIMINATOR, unstructure
 from ._wire import PROTOCOL_VERSION, Message, message_types
 from ._wire_fields import field_doc, has_default
@@ -151,3 +153,4 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
 if __name__ == "__main__":
     for written_path in write_schemas():
         print(written_path)
+    print(write_committed_schema())
