@@ -18,7 +18,7 @@ from platestream.backend import (
     registered_backends,
 )
 from platestream.config import NapariStreamingConfig, config_context
-from platestream.layering import ImageItem
+from platestream.layering import ImageItem, LayerKind
 
 from .helpers import config
 
@@ -155,3 +155,45 @@ def test_a_forked_child_streams_through_links_of_its_own(
     (batch,) = receiver.take()
     assert batch.images[0].data[0, 0] == 2
     assert backend.save(np.ones((2, 2), np.uint8), {"site": 3}).sent == 1  # parent unharmed
+
+
+@pytest.mark.parametrize(
+    ("array", "kind", "expected"),
+    [
+        (np.ones((8, 8), np.complex128), LayerKind.IMAGE, "complex data send np.abs"),
+        (np.full((8, 8), 1.5, np.float32), LayerKind.LABELS, "whole numbers"),
+        (np.full((8, 8), np.nan, np.float32), LayerKind.LABELS, "NaN/inf"),
+        (np.array(7, np.uint8), LayerKind.IMAGE, "expected 2 to 16 axes"),
+        (np.ones(8, np.uint8), LayerKind.IMAGE, "expected 2 to 16 axes"),
+        (np.ones((0, 8), np.uint8), LayerKind.IMAGE, "at least one pixel"),
+        (np.ones((1,) * 17 + (2, 2), np.uint8), LayerKind.IMAGE, "expected 2 to 16 axes"),
+        (np.ones((4, 3)), LayerKind.POINTS, "(N, 2)"),
+        (np.ones((2, 2)), LayerKind.SHAPES, "V >= 3"),
+        (np.ones((4, 4), np.float64), LayerKind.LABELS, None),  # whole floats: converted
+    ],
+)
+def test_the_producer_refuses_what_no_viewer_can_show(
+    make_backend: Make, receiver: Receiver, array: np.ndarray, kind: LayerKind, expected: str | None
+) -> None:
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    item = ImageItem({"well": "B03", "site": 2}, 1, "seg", array.shape, array.dtype.name, kind)
+    if expected is None:
+        assert backend.save(array, item).sent == 1
+        assert receiver.wait(10)
+        (batch,) = receiver.take()
+        assert batch.images[0].data.dtype == np.int32  # float labels of whole values
+        np.testing.assert_array_equal(batch.images[0].data, 1)
+        return
+    with pytest.raises(ValueError, match=r"cannot be shown|labels of dtype") as raised:
+        backend.save(array, item)
+    message = str(raised.value)
+    assert expected in message
+    assert "step 1 'seg'" in message and "well=B03" in message  # names the image
+    assert backend.totals.sent == 0  # nothing of the batch went out
+
+
+def test_a_dtype_the_wire_cannot_carry_is_a_type_error(make_backend: Make) -> None:
+    backend = make_backend(config(5599))
+    for array in (np.array([["a"]]), np.ones((2, 2), "datetime64[s]"), np.ones((2, 2), object)):
+        with pytest.raises(TypeError, match="expected one of"):
+            backend.save(array, {"well": "A01"})

@@ -166,6 +166,52 @@ def test_a_large_layer_reserves_address_space_not_memory() -> None:
     assert [int(grown.view[w].max()) for w in range(4)] == [0, 1, 2, 3]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux reservations")
+@pytest.mark.skipif(_strict_overcommit(), reason="strict overcommit: layers grow by doubling")
+def test_growing_an_inner_axis_after_the_reservation_allocates_no_reserved_room() -> None:
+    """Issue 20's worst finding: a plate of 2 wells x 9 sites streamed one image at a time.
+    Once the well axis holds its reservation, a new site grows the inner axis; that must
+    not ask numpy for the reserved capacity doubled (tens of GiB: ArrayMemoryError)."""
+    grown = GrowableArray((1, 1), (512, 512), np.uint16)
+    before = _resident_bytes()
+    value = 0
+    for well in range(2):
+        if well:
+            grown.insert(0, well)
+        for site in range(9):
+            if site >= grown.sizes[1]:
+                grown.insert(1, site)
+            value += 1
+            grown.view[well, site] = value
+    assert grown.view.shape == (2, 9, 512, 512)
+    assert [int(grown.view[w, s].max()) for w in range(2) for s in range(9)] == list(range(1, 19))
+    # 18 planes of 512 KiB written, plus copies while growing: far from a reservation.
+    assert _resident_bytes() - before < 256 << 20
+
+
+def test_plans_show_every_image_of_a_plate_streamed_one_at_a_time() -> None:
+    plans = Plans()
+    number = 0
+    for site in range(1, 10):
+        for well in ("A01", "A02"):
+            number += 1
+            item = image(
+                (1, "raw"),
+                (512, 512),
+                "uint16",
+                LayerKind.IMAGE,
+                number,
+                well=well,
+                channel="DAPI",
+                site=site,
+            )
+            plans.add(config(), received([item]))
+    (layer,) = plans.store.layers.values()
+    assert layer.array is not None and layer.array.view.shape == (2, 9, 512, 512)
+    shown = sorted(int(layer.array.view[w, s].max()) for w in range(2) for s in range(9))
+    assert shown == list(range(1, 19))
+
+
 def _root(array: np.ndarray) -> object:
     """What finally owns the array's memory (through views and a buffer export)."""
     owner: object = array

@@ -16,8 +16,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
 from platestream.config import NapariStreamingConfig, Transport, current_chain, resolve_current
-from platestream.layering import ComponentValue, ImageItem
+from platestream.layering import (
+    ComponentValue,
+    ImageItem,
+    LayerKind,
+    why_not_shown,
+    why_not_shown_values,
+)
 from platestream.schemas import DropReason, display_to_wire
 
 from ._host_arrays import to_host_array
@@ -252,9 +260,16 @@ class NapariStreamingBackend(StreamingBackend):
                 f"target must be an ImageItem, component values or a path; "
                 f"got {type(target).__name__}"
             )
-        if item.step_index < 0 or array.ndim > 32:
-            raise ValueError(f"{item}: step_index must be >= 0 and ndim <= 32")
-        return OutgoingImage(item, array, _json_value(dict(item.extra), "extra"))
+        if item.step_index < 0:
+            raise ValueError(f"{_describe(item)}: step_index must be >= 0")
+        extra = _json_value(dict(item.extra), "extra")
+        if item.kind is LayerKind.LABELS and array.dtype.kind == "f":
+            array = _whole_float_labels(array, item)
+        why = why_not_shown(item.kind, tuple(array.shape), array.dtype.name)
+        why = why or why_not_shown_values(item.kind, array)
+        if why is not None:
+            raise ValueError(f"{_describe(item)}: cannot be shown: {why}")
+        return OutgoingImage(item, array, extra)
 
     def _link(self, config: Any) -> Link | None:
         if self._pid != os.getpid():  # a forked child: the parent's links are not ours
@@ -289,3 +304,25 @@ class NapariStreamingBackend(StreamingBackend):
         )
         self._links[key] = link
         return link
+
+
+def _describe(item: ImageItem) -> str:
+    """An image as a user knows it: step, component values, source path."""
+    values = ", ".join(f"{k}={v}" for k, v in item.components.items())
+    path = item.extra.get("path")
+    where = f" ({path})" if path else ""
+    return f"image of step {item.step_index} {item.step_name!r} [{values}]{where}"
+
+
+def _whole_float_labels(array: np.ndarray, item: ImageItem) -> np.ndarray:
+    """Float labels whose values are whole numbers (as many filters return them) become
+    int32, as a user expects; anything else is refused with what was found."""
+    finite = bool(np.isfinite(array).all())
+    whole = finite and bool((array == np.round(array)).all())
+    fits = finite and (array.size == 0 or (array.min() >= -(2**31) and array.max() < 2**31))
+    if not (whole and fits):
+        raise ValueError(
+            f"{_describe(item)}: labels of dtype {array.dtype} must hold whole numbers that "
+            "fit int32 to be converted; found fractions, NaN/inf or values out of range"
+        )
+    return array.astype(np.int32)

@@ -21,7 +21,16 @@ from ._filenames import (
     is_image,
     parse_name,
 )
-from ._items import ComponentValue, ImageItem, LayerKind, plane_key
+from ._items import (
+    MAX_COORDINATE,
+    MAX_PLANE_DIMS,
+    ComponentValue,
+    ImageItem,
+    LayerKind,
+    plane_key,
+    why_not_shown,
+    why_not_shown_values,
+)
 from ._ops import (
     AddAxis,
     Axis,
@@ -59,6 +68,8 @@ from ._values import AxisValue, value_text
 
 __all__ = [
     "BUILTIN_PARSERS",
+    "MAX_COORDINATE",
+    "MAX_PLANE_DIMS",
     "AddAxis",
     "Axis",
     "AxisValue",
@@ -105,4 +116,6 @@ __all__ = [
     "plane_padding",
     "update",
     "value_text",
+    "why_not_shown",
+    "why_not_shown_values",
 ]

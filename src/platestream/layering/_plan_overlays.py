@@ -74,12 +74,17 @@ class Overlay(Generic[K, V]):
 
 @functools.lru_cache(maxsize=256)
 def promote(a: str | None, b: str | None) -> str | None:
-    """The dtype that holds both without loss; mixed layers are cast up, never truncated."""
+    """The dtype that holds both; mixed layers are cast up, never truncated. Integers stay
+    integers (labels layers hold nothing else): where numpy would go to float64 (uint64 with
+    a signed type), the layer becomes int64."""
     if a is None or a == b:
         return b
     if b is None:
         return a
-    return np.result_type(a, b).name
+    result = np.result_type(a, b)
+    if result.kind == "f" and np.dtype(a).kind in "biu" and np.dtype(b).kind in "biu":
+        return "int64"
+    return result.name
 
 
 def max_shape(a: tuple[int, ...] | None, b: tuple[int, ...] | None) -> tuple[int, ...] | None:

@@ -70,6 +70,11 @@ class DropReason(str, Enum):
     SUPERSEDED = "superseded"  # a newer image of the same plane replaced it (live)
     QUEUE_FULL = "queue_full"  # the display queue was full (live)
     LOST = "lost"  # a gap in a producer's sequence numbers (per batch)
+    # Counted by the viewer's display, per image.
+    REJECTED = "rejected"  # no layer can show it (kind, shape, dtype) or the planner refused it
+    DISPLAY_FAILED = "display_failed"  # writing it into its layer failed (logged; layer reset)
+    # An image of the same plane came later in the same display frame: only the newest is
+    # drawn (SUPERSEDED, above).
     # Counted by the producer, per image.
     NO_VIEWER = "no_viewer"  # no viewer has completed the handshake (live)
     POOL_FULL = "pool_full"  # no free shared-memory slot within the live wait

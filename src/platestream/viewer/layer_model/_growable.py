@@ -79,14 +79,19 @@ class GrowableArray:
             self._view = self.buffer[tuple(slice(0, n) for n in self.sizes)]
 
     def _grow(self, axis: int) -> None:
+        """Room for more slabs along ``axis``. The outer axis may hold a reservation of many
+        slabs (address space only); growing an inner axis keeps such a reservation as address
+        space too, or else sizes the outer axis to what is filled - never a real allocation
+        of the reserved capacity (which would ask for tens of GiB)."""
         capacity = list(self.buffer.shape)
         capacity[axis] = max(2 * capacity[axis], 1)
+        if axis != 0:
+            capacity[0] = max(self.sizes[0], 1)  # what is filled; the reservation is redone
+        slab = math.prod(capacity[1:]) * self.buffer.dtype.itemsize
+        room = min(RESERVE_SLABS, RESERVE_BYTES // max(slab, 1))
         bigger: Array | None = None
-        if axis == 0:  # room for many slabs at once: grown once, not at every doubling
-            slab = math.prod(capacity[1:]) * self.buffer.dtype.itemsize
-            room = min(RESERVE_SLABS, RESERVE_BYTES // max(slab, 1))
-            if room > capacity[0]:
-                bigger = reserve((room, *capacity[1:]), self.buffer.dtype)
+        if room > capacity[0]:  # room for many slabs at once: grown once, not at each doubling
+            bigger = reserve((room, *capacity[1:]), self.buffer.dtype)
         if bigger is None:
             bigger = np.zeros(capacity, dtype=self.buffer.dtype)
         filled = tuple(slice(0, n) for n in self.sizes)

@@ -141,6 +141,7 @@ class LayerStore:
         self._changes = Changes()
         self._intact: IntactOf | None = None
         self.torn: list[ImageItem] = []  # read while their slot was rewritten: not shown
+        self.shown: list[ImageItem] = []  # written into a layer since take_shown()
 
     def take_changes(self) -> Changes:
         changes, self._changes = self._changes, Changes()
@@ -159,10 +160,16 @@ class LayerStore:
         zero-copy lease): that plane is blanked instead of showing a torn image."""
         names = rename or {}
         self._intact = intact
+        shown, written = len(self.shown), self._changes.images
         try:
             for op in ops:
                 handler = _HANDLERS[type(op)]
                 handler(self, op, names, pixels)
+        except BaseException:
+            # Half applied: the caller resets these layers, so none of it counts as shown.
+            del self.shown[shown:]
+            self._changes.images = written
+            raise
         finally:
             self._intact = None
 
@@ -170,11 +177,30 @@ class LayerStore:
         torn, self.torn = self.torn, []
         return torn
 
+    def take_shown(self) -> list[ImageItem]:
+        """The items whose pixels went into a layer since the last call."""
+        shown, self.shown = self.shown, []
+        return shown
+
+    def remove_layers(self, names: list[str]) -> None:
+        """Drop these layers (a plan that failed half way starts again); napari is told."""
+        for name in names:
+            if name not in self.layers:
+                continue
+            del self.layers[name]
+            if name in self._changes.created:  # created and removed between two frames
+                self._changes.created.remove(name)
+            else:
+                self._changes.removed.append(name)
+            for pending in (self._changes.reshaped, self._changes.written, self._changes.relabeled):
+                pending.discard(name)
+
     def clear(self) -> list[str]:
         """Forget every layer; returns their names (for napari to remove)."""
         names = list(self.layers)
         self.layers.clear()
         self._changes = Changes()
+        self.shown.clear()
         return names
 
     # ----------------------------------------------------------------- handlers
@@ -198,13 +224,9 @@ class LayerStore:
 
     def _remove(self, op: RemoveLayer, names: Mapping[str, str], _: PixelsOf) -> None:
         name = names.get(op.layer, op.layer)
-        del self.layers[name]
-        if name in self._changes.created:  # created and removed between two frames
-            self._changes.created.remove(name)
-        else:
-            self._changes.removed.append(name)
-        for pending in (self._changes.reshaped, self._changes.written, self._changes.relabeled):
-            pending.discard(name)
+        if name not in self.layers:
+            raise KeyError(f"layer {name} removed but never created")
+        self.remove_layers([name])
 
     def _insert(self, op: InsertIndex, names: Mapping[str, str], _: PixelsOf) -> None:
         layer = self._layer(names, op.layer)
@@ -287,6 +309,7 @@ class LayerStore:
                 layer.contrast = estimate_contrast(data)
             self._changes.written.add(layer.name)
         self._changes.images += 1
+        self.shown.append(op.item)
 
     def _torn(self, item: ImageItem) -> bool:
         if self._intact is None or self._intact(item):

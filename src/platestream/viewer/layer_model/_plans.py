@@ -32,7 +32,10 @@ from platestream.layering import (
     RemoveLayer,
     update,
     value_text,
+    why_not_shown,
+    why_not_shown_values,
 )
+from platestream.schemas import DropReason
 
 from ._growable import Array
 from ._layer_store import LayerStore, StoredLayer
@@ -67,18 +70,40 @@ class Plans:
         self._plans: dict[Hashable, _Plan] = {}
         self._owners: dict[str, _Plan] = {}  # napari name -> the plan that created it
         self._registries: dict[str, ComponentRegistry] = {}
-        self.rejected = 0  # images the planner refused (PlanError), logged
+        self._dropped: list[tuple[DropReason, ImageItem]] = []
+
+    def take_dropped(self) -> list[tuple[DropReason, ImageItem]]:
+        """Images not shown since the last call, each with its reason: ``rejected`` (no
+        layer can show it: kind, shape or dtype; or the planner refused it) and
+        ``display_failed`` (writing it into the layers failed; logged)."""
+        dropped, self._dropped = self._dropped, []
+        return dropped
 
     def add(self, display: Any, images: Sequence[ReceivedImage]) -> None:
-        """Plan ``images`` (shown with ``display``) and apply the operations to the store."""
+        """Plan ``images`` (shown with ``display``) and apply the operations to the store.
+
+        Images no layer can show are dropped first. If applying a plan's operations fails
+        half way (say memory runs out), that plan is reset - its layers are removed and it
+        starts again from the next images - so plan and store never disagree; the images
+        of the failed call are counted ``display_failed``.
+        """
         plan = self._plan(display)
-        for run, group in _by_run(images):
+        showable = []
+        for image in images:
+            item, data = image.item, image.data
+            if why_not_shown(item.kind, tuple(data.shape), str(data.dtype)) or (
+                why_not_shown_values(item.kind, data)
+            ):
+                self._dropped.append((DropReason.REJECTED, item))
+            else:
+                showable.append(image)
+        for run, group in _by_run(showable):
             pixels = {id(image.item): image.data for image in group}
             leased = {id(image.item): image for image in group if image.lease is not None}
             try:
                 result = update(plan.state, (image.item for image in group), run)
             except PlanError as err:
-                self.rejected += len(group)
+                self._dropped.extend((DropReason.REJECTED, image.item) for image in group)
                 log.warning("%d images not shown: %s", len(group), err)
                 continue
             self._name_new_layers(plan, result.ops)
@@ -90,9 +115,27 @@ class Plans:
                 image = table.get(id(item))
                 return image is None or image.intact()
 
-            self.store.apply(result.ops, pixels_of, plan.names, intact if leased else None)
+            try:
+                self.store.apply(result.ops, pixels_of, plan.names, intact if leased else None)
+            except Exception:
+                log.exception("%d images not shown: their layers are reset", len(group))
+                self._dropped.extend((DropReason.DISPLAY_FAILED, image.item) for image in group)
+                plan = self._reset(display, plan)
+                continue
             self._forget_removed(plan, result.ops)
             plan.state = result.state
+
+    def _reset(self, display: Any, plan: _Plan) -> _Plan:
+        """Forget ``plan`` and remove its layers from the store; a fresh plan takes its key."""
+        names = set(plan.names.values())
+        names |= {name for name, owner in self._owners.items() if owner is plan}
+        self.store.remove_layers(sorted(names))
+        for name in names:
+            self._owners.pop(name, None)
+            self._registries.pop(name, None)
+        fresh = _Plan(PlanState.empty(display), plan.registry, plan.number)
+        self._plans[display_key(display)] = fresh
+        return fresh
 
     def clear(self) -> list[str]:
         """Forget every plan and layer; returns the napari names to remove."""

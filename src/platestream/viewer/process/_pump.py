@@ -36,6 +36,7 @@ from platestream.schemas import (
 
 from ..layer_model import NapariApplier, Plans, display_key, layers_report
 from ._display_stats import DisplayStats
+from ._slots import never_raises
 
 log = logging.getLogger(__name__)
 Signal: Any = QtCore.Signal  # type: ignore[attr-defined]  # qtpy's alias of pyqtSignal
@@ -92,6 +93,7 @@ class Pump(QObject):
 
     # ---------------------------------------------------------------- GUI thread
 
+    @never_raises
     def _schedule(self) -> None:
         if self.closed or self._timer.isActive():
             return
@@ -104,48 +106,76 @@ class Pump(QObject):
         self._timer.stop()
 
     def apply(self) -> int:
-        """Drain the receiver, plan, update napari; returns the images shown."""
+        """Drain the receiver, plan, update napari; returns the images shown.
+
+        A Qt slot: no exception leaves it (one escaping a slot aborts PyQt6). Every image
+        taken is shown, or counted under a reason (``_account``).
+        """
         assert_gui_thread()
         if self.closed:
             return 0
         self._signalled.clear()  # arrivals from now on signal again
         batches = self.receiver.take()
+        try:
+            self._plan(batches)
+        except Exception:  # a bug: it costs this frame's images, never the viewer
+            log.exception("planning %d batches failed", len(batches))
+            failed = True
+        else:
+            failed = False
+        shown = self._account(batches, failed)
+        try:
+            return self._show(batches, shown)
+        except Exception:  # napari refused an update: the pixels are in the layers' arrays
+            log.exception("updating napari failed; the layers show it at the next refresh")
+            return 0
+
+    def _show(self, batches: list[ReceivedBatch], shown: int) -> int:
+        """Record what went into the layers, then tell napari."""
+        self._last_apply = time.monotonic()
         if batches:
-            try:
-                self._plan(batches)
-            finally:
-                self._done_with(batches)
+            now_wall = time.time()
+            self.stats.record_display(shown, [now_wall - b.sent_at for b in batches])
         first_show = not self.applier.layers
-        changes = self.applier.flush()
+        try:
+            changes = self.applier.flush()
+        finally:
+            if batches:
+                self.publish()  # after the flush: the layer count is napari's
         if first_show and changes.created:
             # Fit the view to the first data once Qt has laid out the new sliders (napari
             # fit it while adding, before the canvas shrank). Later, the camera is the user's.
             QTimer.singleShot(0, self.viewer.reset_view)
         if changes.created or changes.removed or changes.relabeled or changes.reshaped:
             self.after_layout()
-        now_wall = time.time()
-        self._last_apply = time.monotonic()
-        if batches:
-            self.stats.record_display(
-                sum(len(b.images) for b in batches), [now_wall - b.sent_at for b in batches]
-            )
-            self.publish()
         return changes.images
 
     def publish(self) -> None:
         """Fresh stats for pongs, status reports and the dock."""
         self.stats.sample(self.receiver.received_images(), len(self.applier.layers))
 
-    def _done_with(self, batches: list[ReceivedBatch]) -> None:
-        """The pixels are in the layers: give leased slots back, count torn reads."""
-        torn = self.plans.store.take_torn()
-        if torn:
-            producers = {id(i.item): b.producer for b in batches for i in b.images}
-            for item in torn:
-                producer = producers.get(id(item))
-                self.receiver.count_dropped(DropReason.OVERWRITTEN, 1, producer)
+    def _account(self, batches: list[ReceivedBatch], failed: bool = False) -> int:
+        """Give leased slots back, and count every image of ``batches``: shown (returned),
+        or dropped by reason - rejected or failed (the plans), torn (rewritten while lent),
+        superseded (a newer image of its plane came in the same frame), or, when this
+        frame failed, display_failed."""
+        producers = {id(i.item): b.producer for b in batches for i in b.images}
+        settled: set[int] = set()
+        for reason, item in self.plans.take_dropped():
+            settled.add(id(item))
+            self.receiver.count_dropped(reason, 1, producers.get(id(item)))
+        for item in self.plans.store.take_torn():
+            settled.add(id(item))
+            self.receiver.count_dropped(DropReason.OVERWRITTEN, 1, producers.get(id(item)))
+        shown = {id(item) for item in self.plans.store.take_shown()}
+        rest = DropReason.DISPLAY_FAILED if failed else DropReason.SUPERSEDED
         for batch in batches:
+            for image in batch.images:
+                key = id(image.item)
+                if key not in shown and key not in settled:
+                    self.receiver.count_dropped(rest, 1, batch.producer)
             batch.release()
+        return len(shown & producers.keys())
 
     def _plan(self, batches: list[ReceivedBatch]) -> None:
         # Consecutive batches with one display config are planned in one call (cheaper).
@@ -163,11 +193,7 @@ class Pump(QObject):
             self._add(display, run)
 
     def _add(self, display: object, images: list[Any]) -> None:
-        try:
-            self.plans.add(display, images)
-        except Exception:  # a bug here must cost these images, never the viewer
-            self.plans.rejected += len(images)
-            log.exception("%d images not shown", len(images))
+        self.plans.add(display, images)  # what it cannot show, it counts (take_dropped)
 
     def _on_gui_request(self, request: ControlRequest) -> None:
         if self.closed:

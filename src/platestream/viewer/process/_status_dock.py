@@ -19,6 +19,7 @@ from platestream.backend import Receiver
 
 from ._display_stats import DisplayStats
 from ._pump import Pump
+from ._slots import never_raises
 
 ROWS = (
     ("address", "listening on"),
@@ -55,6 +56,7 @@ class StatusDock(QWidget):
         self._timer.start(1000)
         self.refresh()
 
+    @never_raises
     def refresh(self) -> None:
         if self.pump.closed:
             self._timer.stop()
@@ -117,6 +119,7 @@ class SliceCaption:
         index = step[len(step) - ndim :][: len(stored.axes)] if len(step) >= ndim else ()
         return self.pump.plans.describe(layer.name, [int(i) for i in index])
 
+    @never_raises
     def update(self, *_: Any) -> None:
         text = self.text()
         if self.overlay is not None:
