@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -176,6 +177,21 @@ BAD_DATA = {
         ],
         DropReason.BAD_SCHEMA,
     ),
+    "lone surrogate in a step name": (
+        lambda c: [
+            _valid_header(c).replace(b'"step_name":"s"', b'"step_name":"\\ud800"'),
+            b"\0" * 32,
+        ],
+        DropReason.BAD_FRAME,
+    ),
+    "lone surrogate in a producer id": (
+        # counted per producer, it would be in every status reply, which could not be encoded
+        lambda c: [
+            _valid_header(c).replace(b'"producer":"raw"', b'"producer":"\\udfff"'),
+            b"\0" * 32,
+        ],
+        DropReason.BAD_FRAME,
+    ),
     "probe with frames": (
         lambda c: [encode_message(Probe(producer="x", token="t")), b"x"],
         DropReason.TRUNCATED,
@@ -302,3 +318,40 @@ def test_a_taken_port_fails_cleanly(receiver: Receiver) -> None:
     with pytest.raises(zmq.ZMQError):
         Receiver(ReceiverOptions(port=receiver.data_port))
     assert psutil.Process().num_fds() == before
+
+
+def test_a_failing_loop_turn_is_counted_and_serving_goes_on(
+    small_receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One event that breaks the loop costs that event; the thread lives on."""
+    real = small_receiver.serve_once
+    failures = iter([True])
+
+    def once_broken(timeout_s: float) -> int:
+        if next(failures, False):
+            raise RuntimeError("a bug in handling one event")
+        return real(timeout_s)
+
+    monkeypatch.setattr(small_receiver, "serve_once", once_broken)
+    small_receiver._wake()  # the running loop turns, fails once, and goes on
+    client = RawClient(small_receiver)
+    try:
+        client.barrier()  # answered: the thread serves
+        assert dropped(small_receiver, DropReason.INTERNAL) == 1
+        assert not small_receiver.died
+    finally:
+        client.close()
+
+
+def test_a_receive_thread_that_fails_for_good_says_so() -> None:
+    died = threading.Event()
+    with Receiver(ReceiverOptions(port=0)) as receiver:
+        receiver.on_died(died.set)
+
+        def broken(timeout_s: float) -> int:
+            raise RuntimeError("broken for good")
+
+        receiver.serve_once = broken  # type: ignore[method-assign]
+        receiver.start()
+        assert died.wait(10)  # the viewer is told, so it exits instead of living on deaf
+        assert receiver.died

@@ -84,3 +84,31 @@ def test_init_writes_a_starter_that_validates_and_refuses_to_overwrite(
     assert main(["config", "validate", str(target)]) == 0
     assert main(["config", "init", str(target)]) == 1
     assert "not overwritten" in capsys.readouterr().err
+
+
+def test_validate_says_a_file_without_steps_has_none_and_exits_1(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    result = run_module("platestream", "config", "validate", str(empty))
+    assert result.returncode == 1
+    assert "has no steps" in result.stderr and "ok" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("lossless_budget_s = inf", "at most 86400"),
+        ("lossless_budget_s = nan", "at most 86400"),
+        ("shm_pool_mb = 100000000", "at most 65536"),
+    ],
+)
+def test_validate_refuses_unbounded_budgets(tmp_path: Path, line: str, expected: str) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        f"[pipeline.napari_streaming]\n{line}\n[[steps]]\nname = 'a'\n"
+        "[[steps.functions]]\nfunction = 'numpy:copy'\n"
+    )
+    result = run_module("platestream", "config", "validate", str(bad))
+    assert result.returncode == 1
+    assert expected in result.stderr + result.stdout
+    assert "bad.toml:2" in result.stderr + result.stdout  # names the file and line

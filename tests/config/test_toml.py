@@ -142,7 +142,7 @@ def _streaming(draw: st.DrawFn) -> object:
         "channel_colormaps": st.dictionaries(
             _names, st.sampled_from([m.value for m in NapariColormap]), max_size=3
         ),
-        "lossless_budget_s": st.floats(0.001, 1e6),
+        "lossless_budget_s": st.floats(0.001, 86400),  # the valid range
         "channel_mode": st.sampled_from(["slice", "stack"]),
         "z_index_mode": st.sampled_from(["slice", "stack"]),
         "variable_size_handling": st.sampled_from(["separate_layers", "pad_to_max"]),

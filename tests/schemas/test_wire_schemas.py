@@ -219,6 +219,10 @@ def _mutations() -> list[tuple[str, Any]]:
     mutate("bad pool id", ["items", 0, "pixels", "pool"], "/etc/passwd")
     mutate("frame 0", ["items", 1, "pixels", "frame"], 0)
     mutate("too many dims", ["items", 0, "shape"], [1] * 33)
+    mutate("negative shape entry", ["items", 0, "shape", 0], -1)
+    mutate("4,000-digit seq", ["seq"], 10**4000)
+    mutate("seq past int64", ["seq"], 2**63)
+    mutate("huge component", ["items", 0, "components", "site"], -(2**70))
     mutate("float component", ["items", 0, "components", "site"], 1.5)
     mutate("display not object", ["display"], [])
     mutate("display unknown key", ["display", "nope"], 1)
@@ -355,3 +359,65 @@ def test_protocol_doc_describes_every_message_and_field() -> None:
         ]
     missing += [f"reason {r.value}" for r in DropReason if f"`{r.value}`" not in text]
     assert not missing, f"docs/protocol.md does not describe: {missing}"
+
+
+def _text_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Where a JSON value holds text: ("key",) for a value, ("key", KEY) for a dict key."""
+    found: list[tuple[Any, ...]] = []
+    if isinstance(value, str) and path != ("type",):
+        found.append(path)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            if path:  # the message's own field names are not free text
+                found.append((*path, KEY, key))
+            found.extend(_text_paths(inner, (*path, key)))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found.extend(_text_paths(inner, (*path, index)))
+    return found
+
+
+KEY = object()  # marks a dict key in a text path
+_ANY_CHAR = st.text(st.characters(exclude_categories=()), max_size=8)
+ANY_TEXT = st.one_of(
+    _ANY_CHAR,
+    # lone surrogates (invalid) and a surrogate pair (valid: JSON joins it), spliced in
+    st.builds(
+        lambda a, s, b: a + s + b,
+        _ANY_CHAR,
+        st.sampled_from(["\ud800", "\udfff", "\udbff\udc00"]),
+        _ANY_CHAR,
+    ),
+)
+
+
+def _with_text(body: Any, path: tuple[Any, ...], text: str) -> Any:
+    target = body
+    if len(path) >= 2 and path[-2] is KEY:
+        for step in path[:-2]:
+            target = target[step]
+        target[text] = target.pop(path[-1])
+        return body
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = text
+    return body
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(SAMPLES), st.data())
+def test_any_text_in_any_message_is_refused_or_round_trips(message: Any, data: Any) -> None:
+    """Every text field and key of every message, fuzzed (lone surrogates included): the
+    decoder refuses it with a WireError, or the message it returns encodes again."""
+    body = json.loads(encode_message(message))
+    paths = _text_paths(body)
+    if not paths:
+        return
+    path = data.draw(st.sampled_from(paths))
+    fuzzed = _with_text(body, path, data.draw(ANY_TEXT))
+    raw = json.dumps(fuzzed, ensure_ascii=True).encode()
+    try:
+        decoded = decode_message(raw)
+    except WireError:
+        return
+    assert decode_message(encode_message(decoded)) == decoded

@@ -102,6 +102,7 @@ INTERNAL = frozenset({"ping", "attach", "detach", "sync", "status"})
 #: Run their built-in effect first, then the viewer's handler, if any.
 WRAPPED = frozenset({"clear", "shutdown"})
 DATA_DRAIN = 64  # data messages per loop turn, so control requests wait at most that long
+MAX_FAILURES = 100  # failed loop turns in a row that end serving (something is broken for good)
 RECENT_PROBES = 256
 LIVENESS_CHECK_S = 1.0
 HOSTNAME = socket.gethostname()
@@ -250,6 +251,8 @@ class Receiver:
         self._stopped.set()
         self._thread: threading.Thread | None = None
         self._callbacks: list[Callable[[], None]] = []
+        self._died_callbacks: list[Callable[[], None]] = []
+        self.died = False
         self._display_state: Callable[[], DisplayState] = DisplayState
         self._arrival_lock = threading.Condition()
         self._wake_r, self._wake_w = os.pipe()
@@ -411,23 +414,53 @@ class Receiver:
 
     # ------------------------------------------------------------------ serving
 
+    def on_died(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (in the receive thread) if serving ends by a failure: the
+        viewer cannot receive any more and should say so and exit, not live on deaf."""
+        self._died_callbacks.append(callback)
+
     def start(self) -> Receiver:
         """Serve in a background thread."""
         self._stopped.clear()
         self._thread = threading.Thread(
-            target=self.serve_forever, name=f"platestream-receiver-{self.data_port}", daemon=True
+            target=self._serve_in_thread,
+            name=f"platestream-receiver-{self.data_port}",
+            daemon=True,
         )
         self._thread.start()
         return self
 
+    def _serve_in_thread(self) -> None:
+        try:
+            self.serve_forever()
+        except BaseException:
+            self.died = True
+            log.critical(
+                "the receive thread failed; this viewer receives nothing more", exc_info=True
+            )
+            for callback in self._died_callbacks:
+                callback()
+
     def serve_forever(self) -> None:
-        """Serve until ``stop()`` or a shutdown request."""
+        """Serve until ``stop()`` or a shutdown request. A failure while handling one event
+        is logged and counted (``internal``) and serving goes on; only ``MAX_FAILURES`` in a
+        row end it (then ``on_died`` callbacks run when serving in ``start()``'s thread)."""
         self._stopped.clear()
+        failures = 0
         try:
             while not self._stop.is_set():
-                self.serve_once(1.0)
+                try:
+                    self.serve_once(1.0)
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    if failures >= MAX_FAILURES:
+                        raise
+                    log.exception("the receive loop failed on an event; it carries on")
+                    self.counters.drop(DropReason.INTERNAL)
         finally:
-            self.router.flush_outbox()  # the shutdown's reply
+            with contextlib.suppress(Exception):
+                self.router.flush_outbox()  # the shutdown's reply
             self._stopped.set()
 
     def serve_once(self, timeout_s: float) -> int:

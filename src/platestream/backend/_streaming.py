@@ -108,10 +108,12 @@ def get_backend(name: str) -> type[StreamingBackend]:
 
 
 def _json_value(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, str):
+        return _text(value, where)
+    if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return printable_path(value)
     if hasattr(value, "item") and getattr(value, "shape", None) == ():
         return _json_value(value.item(), where)  # numpy scalars
     if isinstance(value, Mapping):
@@ -119,6 +121,25 @@ def _json_value(value: Any, where: str) -> Any:
     if isinstance(value, list | tuple):
         return [_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
     raise TypeError(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def _text(value: str, where: str) -> str:
+    """``value`` if it is valid Unicode; a ValueError naming ``where`` if not (a lone
+    surrogate, e.g. from a file name that is not UTF-8: see ``printable_path``)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{where}: {value!r} is not valid Unicode text (a lone surrogate); "
+            "streamed text must be UTF-8"
+        ) from None
+    return value
+
+
+def printable_path(path: str | os.PathLike[str]) -> str:
+    """A file path as UTF-8 text: bytes that are not UTF-8 (a file name written in another
+    encoding) are shown as ``\\xNN`` escapes instead of breaking the message."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class NapariStreamingBackend(StreamingBackend):
@@ -253,7 +274,7 @@ class NapariStreamingBackend(StreamingBackend):
                 step_name,
                 array.shape,
                 array.dtype.name,
-                extra={"path": path},
+                extra={"path": printable_path(path)},
             )
         else:
             raise TypeError(
@@ -262,6 +283,11 @@ class NapariStreamingBackend(StreamingBackend):
             )
         if item.step_index < 0:
             raise ValueError(f"{_describe(item)}: step_index must be >= 0")
+        _text(item.step_name, "step_name")
+        for key, value in item.components.items():
+            _text(key, "a component name")
+            if isinstance(value, str):
+                _text(value, f"component {key!r}")
         extra = _json_value(dict(item.extra), "extra")
         if item.kind is LayerKind.LABELS and array.dtype.kind == "f":
             array = _whole_float_labels(array, item)

@@ -122,6 +122,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if loaded is None:
         return 1
     spec = loaded.spec
+    if not spec.steps:
+        print(
+            f"{args.file}: has no steps: add a [[steps]] table with its [[steps.functions]] "
+            "(platestream config init writes an example)",
+            file=sys.stderr,
+        )
+        return 1
     functions = sum(len(step.functions) for step in spec.steps)
     steps = ", ".join(
         f"{s.name} ({', '.join(function_label(f) for f in s.functions) or 'no functions'})"

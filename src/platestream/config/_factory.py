@@ -18,12 +18,12 @@ from ._field_specs import (
     FieldSpec,
     MapOf,
     TupleOf,
+    check_between,
     check_host,
     check_import_path,
     check_name,
     check_not_negative,
     check_port,
-    check_positive,
     suggest,
 )
 from ._frozen import FrozenMap
@@ -57,7 +57,7 @@ def streaming_specs() -> list[FieldSpec]:
             30.0,
             "in lossless mode, how long a producer waits for the viewer before it reports "
             "the images it could not deliver",
-            check_positive,
+            check_between(0, 86400, " s (a day)"),
         ),
         FieldSpec(
             "shm_pool_mb",
@@ -67,7 +67,7 @@ def streaming_specs() -> list[FieldSpec]:
                 "the most each producer's shared-memory pool grows to, in MiB (slots are "
                 "reserved and pre-faulted when first needed, then reused)"
             ),
-            check_positive,
+            check_between(0, 65536, " MiB (64 GiB)"),
         ),
     ]
 

@@ -175,6 +175,17 @@ def check_positive(value: float) -> str | None:
     return None if value > 0 else f"expected a number above 0; found {value}"
 
 
+def check_between(low: float, high: float, unit: str = "") -> Check:
+    """A check for a finite number above ``low`` and at most ``high``."""
+
+    def check(value: float) -> str | None:
+        if value > low and value <= high:  # also False for NaN; inf is above high
+            return None
+        return f"expected a number above {low:g} and at most {high:g}{unit}; found {value}"
+
+    return check
+
+
 @dataclass(frozen=True)
 class TupleOf:
     """A sequence (TOML array) of ``item_type`` values, stored as a tuple."""

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, get_args, get_origin
 from platestream.config import FrozenMap
 
 from ._wire import PROTOCOL_VERSION, DropReason, Message, message_types
-from ._wire_fields import has_default
+from ._wire_fields import INT_MAX, INT_MIN, has_default
 
 T = TypeVar("T")
 DISCRIMINATOR = "where"
@@ -77,6 +77,8 @@ def _scalar(kind: type[Any]) -> Converter:
         if type(value) is kind:
             if kind is float and not math.isfinite(value):
                 raise _Invalid(f"expected a finite number; found {value!r}")
+            if kind is int and not INT_MIN <= value <= INT_MAX:
+                raise _Invalid(f"expected an integer that fits 64 bits; found {str(value)[:24]}...")
             return value
         # bool is an int in Python but not in JSON: reject it where a number is wanted.
         if isinstance(value, accepted) and not (kind is not bool and isinstance(value, bool)):
@@ -174,7 +176,7 @@ def _converter(kind: Any, meta: Mapping[str, Any]) -> Converter:
     origin, limit = get_origin(kind), _limits(meta)
     if origin is tuple:
         (item,) = (a for a in get_args(kind) if a is not Ellipsis)
-        return _array(_converter(item, {}), limit)
+        return _array(_converter(item, {"minimum": meta.get("items_minimum")}), limit)
     if origin is Mapping:
         return _object(_converter(get_args(kind)[1], {}), limit)
     if kind is Any:
@@ -304,12 +306,22 @@ def encode_message(message: Message) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
+# A \\uD800-\\uDFFF escape: JSON may spell a lone UTF-16 surrogate so, and such text cannot
+# be encoded again (as a reply, a layer name, a log line). Only then is the whole value checked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json(data: bytes) -> dict[str, Any]:
-    """A JSON object from bytes; WireError(BAD_FRAME) for anything else."""
+    """A JSON object from bytes; WireError(BAD_FRAME) for anything else, including text that
+    is not valid Unicode (a lone surrogate escape)."""
     try:
         value = json.loads(
             data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
         )
+        if _SURROGATE_ESCAPE.search(data):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise WireError(DropReason.BAD_FRAME, "text that is not valid Unicode") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise WireError(DropReason.BAD_FRAME, f"not a JSON header: {err}"[:300]) from None
     if not isinstance(value, dict):

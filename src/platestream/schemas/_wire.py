@@ -164,7 +164,7 @@ class WireItem:
     )
     step_index: int = wire_field("index of the step that produced the image", minimum=0)
     step_name: str = wire_field("name of that step", max_length=MAX_NAME)
-    shape: tuple[int, ...] = wire_field("the array's shape", max_length=MAX_DIMS)
+    shape: tuple[int, ...] = wire_field("the array's shape", max_length=MAX_DIMS, items_minimum=0)
     dtype: WireDtype = wire_field("the array's element type (little-endian)")
     kind: LayerKind = wire_field("what layer type shows it", default=LayerKind.IMAGE)
     extra: Mapping[str, Any] = wire_field(

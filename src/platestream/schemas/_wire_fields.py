@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING
 from typing import Any
 
+#: Every integer on the wire fits an int64 (a 4,000-digit number never becomes a counter).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 #: Upper bounds that keep a hostile header from costing much to validate.
 MAX_ITEMS = 4096
 MAX_DIMS = 32
@@ -28,11 +30,13 @@ def wire_field(
     max_length: int | None = None,
     pattern: str | None = None,
     schema: Mapping[str, Any] | None = None,
+    items_minimum: float | None = None,
 ) -> Any:
     """A dataclass field with the documentation and limits of one wire field.
 
-    ``max_length`` bounds strings, arrays and objects alike; ``schema`` replaces the
-    generated JSON Schema of the field (its runtime check is then done by the consumer).
+    ``max_length`` bounds strings, arrays and objects alike; ``items_minimum`` bounds the
+    numbers of an array; ``schema`` replaces the generated JSON Schema of the field (its
+    runtime check is then done by the consumer). Every integer is an int64 besides.
     """
     metadata = {
         "doc": doc,
@@ -41,6 +45,7 @@ def wire_field(
         "max_length": max_length,
         "pattern": pattern,
         "schema": schema,
+        "items_minimum": items_minimum,
     }
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)

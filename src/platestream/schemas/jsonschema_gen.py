@@ -21,7 +21,7 @@ from . import _replies  # noqa: F401  (registers the reply messages)
 from ._config_schema import write_committed_schema
 from ._structure import DISCRIMINATOR, unstructure
 from ._wire import PROTOCOL_VERSION, Message, message_types
-from ._wire_fields import field_doc, has_default
+from ._wire_fields import INT_MAX, INT_MIN, field_doc, has_default
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 SCHEMA_BASE = "https://platestream.invalid/schemas/"
@@ -49,6 +49,8 @@ def _type_schema(kind: Any, defs: dict[str, Any]) -> dict[str, Any]:
     origin = get_origin(kind)
     if kind is Any:
         return {}
+    if kind is int:
+        return {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}
     if kind in _SIMPLE:
         return {"type": _SIMPLE[kind]}
     if isinstance(kind, type) and issubclass(kind, Enum):
@@ -61,7 +63,10 @@ def _type_schema(kind: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if origin in (typing.Union, types.UnionType):
         args = get_args(kind)
         if all(a in _SIMPLE for a in args):
-            return {"type": [_SIMPLE[a] for a in args]}
+            schema: dict[str, Any] = {"type": [_SIMPLE[a] for a in args]}
+            if int in args and float not in args:  # bounds apply to numbers only
+                schema.update(minimum=INT_MIN, maximum=INT_MAX)
+            return schema
         return {"oneOf": [_type_schema(a, defs) for a in args]}
     if dataclasses.is_dataclass(kind):
         cls = typing.cast(type[Any], kind)
@@ -76,6 +81,8 @@ def _field_schema(field: dataclasses.Field[Any], kind: Any, defs: dict[str, Any]
     override = field.metadata.get("schema")
     schema = dict(override) if override is not None else _type_schema(kind, defs)
     schema = {"description": field_doc(field), **_limits(schema, field.metadata)}
+    if field.metadata.get("items_minimum") is not None and "items" in schema:
+        schema["items"] = {**schema["items"], "minimum": field.metadata["items_minimum"]}
     if field.default is not dataclasses.MISSING:
         schema["default"] = unstructure(field.default)
     elif field.default_factory is not dataclasses.MISSING:

@@ -9,7 +9,7 @@
 Imports no Qt (checked by import-linter): pipeline workers and the CLI use it.
 """
 
-from ._identity import MARKER, PORT_TAKEN
+from ._identity import MARKER, PORT_TAKEN, RECEIVER_FAILED
 from ._ports import Holder, inspect, listening, ping
 from ._processes import ViewerProcess, is_viewer, kill_viewer
 from ._records import ViewerRecord, read_record, remove_record, write_record
@@ -18,6 +18,7 @@ from ._visualizer import NapariStreamVisualizer, stop_viewer
 __all__ = [
     "MARKER",
     "PORT_TAKEN",
+    "RECEIVER_FAILED",
     "Holder",
     "NapariStreamVisualizer",
     "ViewerProcess",

@@ -7,3 +7,5 @@ from __future__ import annotations
 MARKER = "platestream.viewer.process"
 #: The viewer's exit status when its ports are taken.
 PORT_TAKEN = 3
+#: The viewer's exit status when its receive thread failed for good (it would be deaf).
+RECEIVER_FAILED = 4

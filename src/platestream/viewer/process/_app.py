@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..manager import MARKER, PORT_TAKEN
+from ..manager import MARKER, PORT_TAKEN, RECEIVER_FAILED
 
 __all__ = ["MARKER", "PORT_TAKEN", "build_parser", "main"]
 
@@ -116,6 +116,7 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import napari
     import zmq
+    from qtpy import QtCore
     from qtpy.QtWidgets import QApplication
 
     from platestream.backend import KeyStore, Receiver, ReceiverOptions
@@ -146,6 +147,13 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
         app.quit()
 
     pump.on_shutdown = shut_down
+
+    def receiver_failed() -> None:
+        _emit("error", message="the receive thread failed; the viewer exits (see the log)")
+        app.exit(RECEIVER_FAILED)
+
+    pump.receiver_failed.connect(receiver_failed, QtCore.Qt.ConnectionType.QueuedConnection)
+    receiver.on_died(pump.receiver_failed.emit)  # emitted in the receive thread
     app.lastWindowClosed.connect(app.quit)  # the user closed the window
     record = ViewerRecord(
         receiver.data_port, os.getpid(), receiver.viewer_id, receiver.started_at, args.title
@@ -158,7 +166,7 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
     if on_ready is not None:
         on_ready(viewer)
     try:
-        app.exec()
+        status = int(app.exec())
     finally:
         caption.overlay = None
         pump.close()
@@ -167,5 +175,5 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
         lifetime.close()
         with contextlib.suppress(RuntimeError):  # already closed with its window
             viewer.close()
-    _emit("stopped", displayed=pump.stats.displayed)
-    return 0
+    _emit("stopped", displayed=pump.stats.displayed, status=status)
+    return status

@@ -53,6 +53,7 @@ def assert_gui_thread() -> None:
 class Pump(QObject):
     arrived = Signal()
     gui_request = Signal(object)  # a ControlRequest for the GUI thread
+    receiver_failed = Signal()  # the receive thread ended by a failure (emitted there)
 
     def __init__(
         self, viewer: Any, receiver: Receiver, stats: DisplayStats, frame_s: float = FRAME_S
