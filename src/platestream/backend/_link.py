@@ -297,13 +297,17 @@ class Link:
         self.state = LinkState.DOWN
         self.viewer_id = ""
         self.session = 0  # bumped on every successful handshake
-        self.session_base = 0  # batches up to here belong to earlier sessions
         self.acked_seq = 0
         self.next_seq = 1
-        self.viewer_dropped: dict[str, int] = {}
+        self.viewer_dropped: dict[str, int] = {}  # the viewer's drops of our images, by reason
+        # Batches sent and not yet confirmed, (seq, images), under cond: if the viewer is
+        # replaced before confirming them, their images are counted viewer_lost.
+        self._unconfirmed: deque[tuple[int, int]] = deque()
+        self._lost_images = 0
+        self._viewer_gone = False  # lossless: a whole budget passed without a viewer
         # Inline batches not yet acknowledged, (seq, bytes); touched under send_lock.
         self.inline_in_flight: deque[tuple[int, int]] = deque()
-        self._inline_session = 0
+        self._inline_viewer = ""
         self.recycler = BufferRecycler(pool_bytes)  # inline copies, at most a window's worth
         self._closing = False
         self._pub_lock = threading.Lock()
@@ -419,6 +423,9 @@ class Link:
         out = _Outgoing(display=display, mode=mode, deadline=time.monotonic() + wait_s)
         with self.send_lock:
             self.pools.collect_retired()
+            lost = self._take_lost()
+            if lost:  # sent earlier; the viewer that had them restarted or vanished
+                out.report.dropped[DropReason.VIEWER_LOST] += lost
             for index, image in enumerate(images):
                 terminal = self._place(out, image)
                 if terminal is not None:
@@ -432,8 +439,14 @@ class Link:
         while True:
             if not self.up:
                 self._flush(out)
-                if out.live or not self._timed(out, self.wait_up, out.deadline):
-                    return DropReason.NO_VIEWER if out.live else DropReason.BUDGET
+                if out.live or self._viewer_gone:
+                    # Lossless fails fast once a whole budget passed without a viewer: the
+                    # next images do not each wait a budget for a viewer that is gone.
+                    return DropReason.NO_VIEWER
+                if not self._timed(out, self.wait_up, out.deadline):
+                    with self.cond:
+                        self._viewer_gone = not self.up
+                    return DropReason.BUDGET
             with self.cond:
                 session, acked = self.session, self.acked_seq
             if session != out.session:
@@ -460,10 +473,18 @@ class Link:
     def _new_session(self, out: _Outgoing, session: int) -> None:
         self._flush(out)
         out.session = session
-        if self._inline_session != session:
-            # Batches of an earlier session will never be acknowledged: forget their bytes.
+        with self.cond:
+            viewer = self.viewer_id
+        if self._inline_viewer != viewer:
+            # Another viewer will never acknowledge the batches sent to the last one: forget
+            # their bytes. (The same viewer, reconnected, still does.)
             self.inline_in_flight.clear()
-            self._inline_session = session
+            self._inline_viewer = viewer
+
+    def _take_lost(self) -> int:
+        with self.cond:
+            lost, self._lost_images = self._lost_images, 0
+        return lost
 
     def _try_place(
         self, out: _Outgoing, image: OutgoingImage, pool: SlotPool | None, acked: int
@@ -525,6 +546,8 @@ class Link:
             display=out.display,
             items=tuple(out.items),
         )
+        with self.cond:  # before publishing: its acknowledgement may come at once
+            self._unconfirmed.append((out.seq, len(out.items)))
         self.publish([encode_message(batch), *out.frames])
         if out.inline_bytes:
             self.inline_in_flight.append((out.seq, out.inline_bytes))
@@ -630,9 +653,17 @@ class Link:
     def _go_up(self, pong: Pong) -> None:
         with self.cond:
             self.state = LinkState.UP
-            self.viewer_id = pong.viewer_id
             self.session += 1
-            self.session_base = self.acked_seq = self.next_seq - 1
+            self._viewer_gone = False
+            if pong.viewer_id != self.viewer_id:
+                # A new viewer (or this one restarted): it maps nothing of ours, so every slot
+                # is free, and it will confirm nothing sent before - those images are lost.
+                self._lost_images += sum(n for seq, n in self._unconfirmed if seq > self.acked_seq)
+                self._unconfirmed.clear()
+                self.acked_seq = self.next_seq - 1
+            # The same viewer again (it stalled, or the connection dropped): what it still
+            # holds stays unacknowledged, so no slot on loan to it is written again.
+            self.viewer_id = pong.viewer_id
             self.cond.notify_all()
         log.info("streaming to viewer %s at %s:%s", pong.viewer_id, self.host, self.port)
 
@@ -670,6 +701,8 @@ class Link:
             return
         with self.cond:
             self.acked_seq = max(self.acked_seq, reply.done_seq)
+            while self._unconfirmed and self._unconfirmed[0][0] <= self.acked_seq:
+                self._unconfirmed.popleft()
             self.viewer_dropped = dict(reply.dropped)
             self.cond.notify_all()
 

@@ -195,10 +195,11 @@ class _PoolTable:
         with self._counters.lock:  # first, so no status shows a pool count without its owner
             if producer in self._counters.producers:
                 self._counters.producers[producer].pool = ""
-        reader = self.readers.pop(producer, None)
+        reader = self.readers.get(producer)
         if reader is not None:
             reader.close()  # views still lent out keep the mapping until they go
             self._leases.forget(producer)
+            del self.readers[producer]  # last: a status showing no pool means none is mapped
         for fd in [fd for fd, owner in self._pidfds.items() if owner == producer]:
             del self._pidfds[fd]
             os.close(fd)

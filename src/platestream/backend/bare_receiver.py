@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from platestream.schemas import unstructure
+from platestream.schemas import DropReason, unstructure
 
 from ._receiver import Receiver, ReceiverOptions
 from ._security import KeyStore
@@ -51,8 +51,9 @@ def _consume(receiver: Receiver, echo: bool, hold: threading.Event) -> None:
             with batch:
                 for image in batch.images:
                     crc = zlib.crc32(image.data.data)
-                    if not image.intact():
-                        continue  # rewritten while read (live mode): not a real image
+                    if not image.intact():  # rewritten while read (live mode): counted
+                        receiver.count_dropped(DropReason.OVERWRITTEN, 1, batch.producer)
+                        continue
                     _emit(
                         "image",
                         producer=batch.producer,

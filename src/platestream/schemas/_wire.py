@@ -80,6 +80,7 @@ class DropReason(str, Enum):
     POOL_FULL = "pool_full"  # no free shared-memory slot within the live wait
     WINDOW_FULL = "window_full"  # too many inline bytes unacknowledged (live)
     BUDGET = "budget"  # lossless: not delivered within lossless_budget_s
+    VIEWER_LOST = "viewer_lost"  # sent, but the viewer restarted or vanished before confirming
 
 
 class PoolKind(str, Enum):
