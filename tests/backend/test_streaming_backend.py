@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,24 @@ def test_a_dtype_the_wire_cannot_carry_is_a_type_error(make_backend: Make) -> No
     for array in (np.array([["a"]]), np.ones((2, 2), "datetime64[s]"), np.ones((2, 2), object)):
         with pytest.raises(TypeError, match="expected one of"):
             backend.save(array, {"well": "A01"})
+
+
+def test_a_file_name_that_is_not_utf8_streams_with_escapes(
+    make_backend: Make, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A plate file written under another encoding (a byte that is not UTF-8) must not
+    break the message; the path is shown with a \\xNN escape."""
+    name = os.fsdecode(b"pl\xffte_A01_s1_w1.tif")  # a lone surrogate in the str
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    assert backend.save(np.zeros((4, 4), np.uint8), tmp_path / name).sent == 1
+    assert receiver.wait(10)
+    (batch,) = receiver.take()
+    assert batch.images[0].item.extra["path"].endswith("pl\\xffte_A01_s1_w1.tif")
+
+
+def test_text_that_is_not_unicode_is_refused_naming_the_field(make_backend: Make) -> None:
+    backend = make_backend(config(5598))
+    with pytest.raises(ValueError, match=r"step_name.*not valid Unicode"):
+        backend.save(np.zeros((4, 4), np.uint8), {"well": "A01"}, step_name="bl\ud800r")
+    with pytest.raises(ValueError, match=r"component 'well'.*not valid Unicode"):
+        backend.save(np.zeros((4, 4), np.uint8), {"well": "A\udfff1"})

@@ -236,8 +236,15 @@ def test_detecting_an_opera_plate_and_errors_for_bad_folders() -> None:
     assert detect_format(opera).format == "opera_phenix"
     with pytest.raises(FileNameError, match="mixes conventions"):
         detect_format(["a_A01_s1_w1.tif", "r01c01f01p01-ch1sk1fk1fl1.tiff"])
+    # A name no convention reads is left out, with why; it does not stop the plate.
+    stray = detect_format([*IX_PLATE, "odd name.tif"])
+    assert stray.format == "imagexpress" and len(stray.images) == len(
+        detect_format(IX_PLATE).images
+    )
+    ((path, why),) = stray.unread
+    assert path == "odd name.tif" and "odd name.tif" in why
     with pytest.raises(UnrecognizedNameError, match=r"'odd name\.tif'"):
-        detect_format([*IX_PLATE, "odd name.tif"])
+        detect_format(["odd name.tif"])  # but a plate of nothing readable is an error
     with pytest.raises(FileNameError, match=r"no \.tif"):
         detect_format(["plate.HTD"])
 

@@ -9,7 +9,9 @@ import pytest
 import tifffile
 
 from platestream.layering import LayerKind
-from platestream.pipeline._plate_folder import PlateError, read_plate
+from platestream.pipeline import PlateError, read_plate, skipped_report
+
+from ..commands import run_module
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plates"
 
@@ -78,3 +80,44 @@ def test_unreadable_folders_and_files(tmp_path: Path) -> None:
     (tmp_path / "plate_A01_s1_w1.tif").write_bytes(b"not a tiff at all")
     with pytest.raises(PlateError, match="not a readable TIFF"):
         read_plate(tmp_path)
+
+
+def bad_plate(root: Path) -> Path:
+    """Two good images, a corrupt TIFF, an empty file and a name no convention reads."""
+    tiff(root / "plate_A01_s1_w1.tif")
+    tiff(root / "plate_A02_s1_w1.tif")
+    (root / "plate_A03_s1_w1.tif").write_bytes(b"not a tiff at all")
+    (root / "plate_A04_s1_w1.tif").write_bytes(b"")
+    tiff(root / "notes about the run.tif")
+    return root
+
+
+def test_unreadable_files_are_skipped_with_why_and_the_rest_is_read(tmp_path: Path) -> None:
+    plate = read_plate(bad_plate(tmp_path))
+    assert sorted(i.path.name for i in plate.images) == [
+        "plate_A01_s1_w1.tif",
+        "plate_A02_s1_w1.tif",
+    ]
+    why = {path.name: reason for path, reason in plate.skipped}
+    assert "not a readable TIFF" in why["plate_A03_s1_w1.tif"]
+    assert why["plate_A04_s1_w1.tif"] == "an empty file (0 bytes)"
+    assert "notes about the run.tif" in why["notes about the run.tif"]
+    report = skipped_report(plate)
+    assert report.startswith("skipped 3 image file(s)") and "plate_A03_s1_w1.tif" in report
+
+
+def test_a_run_over_a_plate_with_bad_files_goes_on_and_says_so(tmp_path: Path) -> None:
+    plate = bad_plate(tmp_path / "plate")
+    pipeline = tmp_path / "copy.toml"
+    pipeline.write_text(
+        "[pipeline]\nname = 'copy'\n[[steps]]\nname = 'copy'\n"
+        "[[steps.functions]]\nfunction = 'numpy:copy'\n"
+    )
+    result = run_module(
+        "platestream", "run", str(pipeline), "--plate", str(plate), "--no-stream", timeout_s=300
+    )
+    assert result.returncode == 2, result.stderr  # every well ran; some files were skipped
+    assert "skipped 3 image file(s)" in result.stderr and "Traceback" not in result.stderr
+    assert "2/2 wells done" in result.stdout
+    planned = run_module("platestream", "layers", "plan", str(plate))
+    assert planned.returncode == 0 and "skipped 3 image file(s)" in planned.stderr

@@ -238,7 +238,8 @@ class Receiver:
         if self.options.curve is None and not is_loopback(self.options.host):
             raise InsecureBindError(
                 f"refusing to listen on {self.options.host} without CURVE authentication; "
-                "bind 127.0.0.1 or pass ReceiverOptions(curve=...)"
+                "bind 127.0.0.1, or give CURVE keys (platestream viewer start --keys DIR; "
+                "in Python ReceiverOptions(curve=...))"
             )
         self.viewer_id = viewer_id or secrets.token_hex(8)
         self.started_at = time.time()

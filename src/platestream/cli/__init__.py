@@ -31,10 +31,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: platestream's own errors that are about the user's input or machine, not a bug: the CLI
+#: prints them as one line (what and where) and exits 1 instead of showing a traceback.
+USER_ERRORS = (
+    "ConfigError",
+    "PlateError",
+    "FileNameError",
+    "PlateMetadataError",
+    "InsecureBindError",
+    "PortConflict",
+    "ViewerError",
+    "SegmentError",
+    "ControlTimeout",
+)
+
+
+def _is_user_error(err: BaseException) -> bool:
+    return type(err).__module__.startswith("platestream.") and any(
+        cls.__name__ in USER_ERRORS for cls in type(err).__mro__
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    status: int = args.func(args)
+    try:
+        status: int = args.func(args)
+    except Exception as err:
+        if not _is_user_error(err):
+            raise  # a bug: the traceback is what a report needs
+        print(f"platestream {args.command}: {err}", file=sys.stderr)
+        return 1
     return status
 
 

@@ -9,8 +9,7 @@ from typing import Any
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from platestream.bench import suite
-
-    from ._xvfb import needs_display, start_xvfb
+    from platestream.viewer.manager import needs_display, start_xvfb
 
     xserver = None
     if needs_display() and (not args.only or "viewer" in args.only):

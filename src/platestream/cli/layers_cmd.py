@@ -52,7 +52,7 @@ def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print the layer table; 0 on success, 1 for an unreadable plate, 2 for bad options."""
     from platestream.config import ConfigError
     from platestream.layering import FileNameError, PlateMetadataError, RegexParser
-    from platestream.pipeline import PlateError, read_plate
+    from platestream.pipeline import PlateError, read_plate, skipped_report
 
     out = out or sys.stdout
     try:
@@ -66,6 +66,8 @@ def run_plan(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except (FileNameError, PlateMetadataError, PlateError) as err:
         print(f"platestream layers plan: {err}", file=sys.stderr)
         return 1
+    if plate.skipped:
+        print(skipped_report(plate), file=sys.stderr)  # a warning: the plan goes on
     print_table(plate, plan_groups(plate, groups), out)
     return 0
 

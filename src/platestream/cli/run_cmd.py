@@ -39,9 +39,7 @@ def start_viewers(configs: list[Any], title: str, headless_ok: bool, keep: bool)
     import os
 
     from platestream.backend import is_local
-    from platestream.viewer.manager import NapariStreamVisualizer
-
-    from ._xvfb import needs_display, start_xvfb
+    from platestream.viewer.manager import NapariStreamVisualizer, needs_display, start_xvfb
 
     session = Session()
     local = [c for c in configs if is_local(c.napari_host)]
@@ -82,6 +80,11 @@ def wait_displayed(viewer: Any, expected: int, timeout_s: float) -> bool:
     return False
 
 
+#: ``platestream run``'s exit status when every well ran but some files were skipped
+#: (1 is for failed wells).
+SKIPPED_FILES = 2
+
+
 def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
     from platestream.pipeline import (
         Progress,
@@ -89,15 +92,17 @@ def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
         pipeline_streams,
         read_plate,
         run_pipeline,
+        skipped_report,
         summary,
         viewer_configs,
         well_tasks,
     )
-
-    from ._xvfb import needs_display
+    from platestream.viewer.manager import needs_display
 
     pipeline.check_functions()
     plate = read_plate(plate_dir)
+    if plate.skipped:
+        print(skipped_report(plate), file=sys.stderr)
     configs = viewer_configs(pipeline_streams(pipeline)) if not args.no_stream else []
     keep = args.keep if args.keep is not None else not needs_display()
     session = Session()
@@ -120,6 +125,9 @@ def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
     finally:
         if not keep:
             session.stop()
+    if result.exit_code == 0 and plate.skipped:
+        print(f"finished, but {len(plate.skipped)} image file(s) were skipped", file=sys.stderr)
+        return SKIPPED_FILES
     return result.exit_code
 
 

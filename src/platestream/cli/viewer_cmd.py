@@ -37,13 +37,18 @@ def cmd_start(args: argparse.Namespace) -> int:
         from platestream.viewer.process import main
 
         argv = ["--port", str(args.port), "--title", args.title, "--host", args.host]
+        argv += ["--headless"] if args.headless else []
         return main(argv + (["--keys", str(args.keys)] if args.keys else []))
     from platestream.config import NapariStreamingConfig
     from platestream.viewer.manager import NapariStreamVisualizer
 
     config = NapariStreamingConfig(napari_port=args.port)
     visualizer = NapariStreamVisualizer(
-        config, title=args.title, persistent=True, on_conflict=args.on_conflict
+        config,
+        title=args.title,
+        persistent=True,
+        on_conflict=args.on_conflict,
+        headless=args.headless,
     )
     visualizer.start_viewer(async_mode=False)
     visualizer.close()  # persistent: the viewer stays
@@ -183,6 +188,11 @@ def register(groups: Any) -> None:
     start.add_argument("--title", default="platestream")
     start.add_argument("--detach", action="store_true", help="in the background; outlives us")
     start.add_argument("--keys", type=Path, help="require CURVE with these keys (remote use)")
+    start.add_argument(
+        "--headless",
+        action="store_true",
+        help="no display here: the viewer runs its own Xvfb, for as long as it lives",
+    )
     start.add_argument(
         "--on-conflict",
         choices=("next", "fail"),

@@ -41,6 +41,8 @@ class PlateFiles:
     format: str
     images: tuple[ParsedName, ...]
     thumbnails: tuple[ParsedName, ...]
+    #: Image files whose names no convention reads, each with why: left out, not fatal.
+    unread: tuple[tuple[str, str], ...] = ()
 
 
 def detect_format(
@@ -48,14 +50,24 @@ def detect_format(
 ) -> PlateFiles:
     """Read a plate's image paths with the one convention that reads them all.
 
-    Non-image files are ignored. When several conventions read every name, a metadata file
-    of one of them (an ``.HTD``, an ``Index.xml``) decides; otherwise it is an error, as is a
-    name that none reads or a folder that mixes conventions.
+    Non-image files are ignored. A name that no convention reads is left out and listed in
+    ``unread`` with why (a stray file must not stop a screen). When several conventions read
+    every other name, a metadata file of one of them (an ``.HTD``, an ``Index.xml``) decides;
+    otherwise it is an error, as is a folder that mixes conventions or one whose images no
+    convention reads at all.
     """
     images = sorted(p for p in paths if is_image(p))
     if not images:
         raise FileNameError("no .tif/.tiff images among the plate's files")
     readings = {parser.name: _read_all(parser, images) for parser in parsers}
+    unreadable = [i for i in range(len(images)) if all(readings[p][i] is None for p in readings)]
+    if len(unreadable) == len(images):
+        raise _explain(images, parsers, readings)
+    unread = tuple((images[i], _why_unread(images[i], parsers)) for i in unreadable)
+    if unread:
+        keep = [i for i in range(len(images)) if i not in set(unreadable)]
+        images = [images[i] for i in keep]
+        readings = {name: [found[i] for i in keep] for name, found in readings.items()}
     complete = [p for p in parsers if None not in readings[p.name]]
     if len(complete) > 1:
         complete = [p for p in complete if _has_metadata(p.name, paths)] or complete
@@ -69,7 +81,17 @@ def detect_format(
         complete[0].name,
         tuple(r for r in chosen if not r.thumbnail),
         tuple(r for r in chosen if r.thumbnail),
+        unread,
     )
+
+
+def _why_unread(path: str, parsers: Sequence[FilenameParser]) -> str:
+    for parser in parsers:  # a parser's own, more specific complaint first
+        try:
+            parser.parse(path)
+        except UnrecognizedNameError as err:
+            return str(err)
+    return str(UnrecognizedNameError(path, parsers))
 
 
 def _read_all(parser: FilenameParser, paths: Sequence[str]) -> list[ParsedName | None]:

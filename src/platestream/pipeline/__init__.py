@@ -14,7 +14,7 @@ from ._model import (
     load_pipeline_file,
     pipeline_streams,
 )
-from ._plate_folder import PlateError, read_plate
+from ._plate_folder import PlateError, read_plate, skipped_report
 from ._progress import Progress, summary
 from ._runner import RunOptions, run_pipeline, viewer_configs, well_tasks
 from ._synthetic import SyntheticPlate, write_plate
@@ -36,6 +36,7 @@ __all__ = [
     "pipeline_streams",
     "read_plate",
     "run_pipeline",
+    "skipped_report",
     "summary",
     "viewer_configs",
     "well_tasks",

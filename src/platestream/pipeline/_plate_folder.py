@@ -7,6 +7,7 @@ a :class:`Plate`, turns into :class:`~platestream.layering.ImageItem` values per
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,9 @@ class Plate:
     images: tuple[PlateImage, ...]
     channel_names: Mapping[int, str]
     thumbnails: int  # thumbnail files set aside
+    #: Image files left out, each with why: a name no convention reads, an empty file, a
+    #: file that is not a readable TIFF. The run goes on without them and says so.
+    skipped: tuple[tuple[Path, str], ...] = ()
 
     def items(self, steps: Sequence[tuple[int, str]] = ((0, "input"),)) -> list[ImageItem]:
         """The items a pipeline would stream for this plate: every image, for every step."""
@@ -106,6 +110,8 @@ def channel_names(root: Path, format_name: str, files: Sequence[str]) -> dict[in
 
 def image_header(path: Path) -> tuple[tuple[int, ...], str]:
     """(shape, dtype) of a TIFF's first series, from its header; no pixels are read."""
+    if path.stat().st_size == 0:
+        raise PlateError(f"{path}: an empty file (0 bytes)")
     try:
         with tifffile.TiffFile(path) as tiff:
             series = tiff.series[0]
@@ -121,9 +127,35 @@ def read_plate(root: Path, parsers: Sequence[FilenameParser] = BUILTIN_PARSERS) 
     found = detect_format(files, parsers)
     names = channel_names(root, found.format, files)
     images = []
+    skipped = [(root / path, why) for path, why in found.unread]
     for parsed in found.images:
-        shape, dtype = image_header(root / parsed.path)
+        try:
+            shape, dtype = image_header(root / parsed.path)
+        except PlateError as err:
+            skipped.append((root / parsed.path, str(err).removeprefix(f"{root / parsed.path}: ")))
+            continue
         images.append(
             PlateImage(root / parsed.path, parsed.with_channel_names(names), shape, dtype)
         )
-    return Plate(root, found.format, tuple(images), FrozenMap(names), len(found.thumbnails))
+    if not images:
+        reasons = "; ".join(f"{path}: {why}" for path, why in skipped[:5])
+        raise PlateError(f"{root}: no readable image ({reasons})")
+    return Plate(
+        root,
+        found.format,
+        tuple(images),
+        FrozenMap(names),
+        len(found.thumbnails),
+        tuple(skipped),
+    )
+
+
+def skipped_report(plate: Plate, limit: int = 20) -> str:
+    """The files a plate left out, one per line with why (the first ``limit``), or ''."""
+    if not plate.skipped:
+        return ""
+    lines = [f"skipped {len(plate.skipped)} image file(s) that cannot be read:"]
+    lines += [f"  {os.fsdecode(path)}: {why}" for path, why in plate.skipped[:limit]]
+    if len(plate.skipped) > limit:
+        lines.append(f"  ... and {len(plate.skipped) - limit} more")
+    return "\n".join(lines)

@@ -11,25 +11,31 @@ Imports no Qt (checked by import-linter): pipeline workers and the CLI use it.
 
 from ._identity import MARKER, PORT_TAKEN, RECEIVER_FAILED
 from ._ports import Holder, inspect, listening, ping
-from ._processes import ViewerProcess, is_viewer, kill_viewer
+from ._processes import ViewerProcess, is_viewer, kill_viewer, wait_exit
 from ._records import ViewerRecord, read_record, remove_record, write_record
 from ._visualizer import NapariStreamVisualizer, stop_viewer
+from ._xvfb import HeadlessError, XServer, needs_display, start_xvfb
 
 __all__ = [
     "MARKER",
     "PORT_TAKEN",
     "RECEIVER_FAILED",
+    "HeadlessError",
     "Holder",
     "NapariStreamVisualizer",
     "ViewerProcess",
     "ViewerRecord",
+    "XServer",
     "inspect",
     "is_viewer",
     "kill_viewer",
     "listening",
+    "needs_display",
     "ping",
     "read_record",
     "remove_record",
+    "start_xvfb",
     "stop_viewer",
+    "wait_exit",
     "write_record",
 ]

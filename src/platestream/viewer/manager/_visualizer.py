@@ -74,21 +74,32 @@ class ViewerError(RuntimeError):
     """The viewer could not be started, reached or stopped."""
 
 
-def viewer_command(port: int, title: str, host: str = "127.0.0.1", exit_with: int = 0) -> list[str]:
+def viewer_command(
+    port: int,
+    title: str,
+    host: str = "127.0.0.1",
+    exit_with: int = 0,
+    headless: bool = False,
+) -> list[str]:
     command = [sys.executable, "-m", MARKER, "--port", str(port), "--title", title]
     if host != "127.0.0.1":
         command += ["--host", host]
     if exit_with:
         command += ["--exit-with", str(exit_with)]
+    if headless:
+        command.append("--headless")
     return command
 
 
-def spawn_viewer(port: int, title: str, *, persistent: bool) -> subprocess.Popen[bytes]:
+def spawn_viewer(
+    port: int, title: str, *, persistent: bool, headless: bool = False
+) -> subprocess.Popen[bytes]:
     """Start a viewer process; its output goes to ``<runtime dir>/viewer-<port>.log``."""
     log_path = runtime_dir() / f"viewer-{port}.log"
+    exit_with = 0 if persistent else os.getpid()
     with open(log_path, "ab") as out:
         return subprocess.Popen(
-            viewer_command(port, title, exit_with=0 if persistent else os.getpid()),
+            viewer_command(port, title, exit_with=exit_with, headless=headless),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -111,6 +122,7 @@ class NapariStreamVisualizer:
         queue_limit: int = 1024,
         startup_timeout_s: float = 60.0,
         quit_timeout_s: float = 5.0,
+        headless: bool = False,
     ) -> None:
         if on_conflict not in ("next", "fail"):
             raise ValueError("on_conflict is 'next' or 'fail'")
@@ -123,6 +135,7 @@ class NapariStreamVisualizer:
         self.queue_limit = queue_limit
         self.startup_timeout_s = startup_timeout_s
         self.quit_timeout_s = quit_timeout_s
+        self.headless = headless  # the viewer runs its own X server, for as long as it lives
         self.host: str = self.config.napari_host
         self.port: int = self.config.napari_port
         self.pong: Pong | None = None
@@ -212,7 +225,9 @@ class NapariStreamVisualizer:
     def _spawn_and_wait(self, port: int, deadline: float) -> Pong:
         if not self.host.startswith("127.") and self.host not in ("localhost", "::1"):
             raise ViewerError(f"no viewer answers on {self.host}:{port}; start it there")
-        self.process = spawn_viewer(port, self.title, persistent=self.persistent)
+        self.process = spawn_viewer(
+            port, self.title, persistent=self.persistent, headless=self.headless
+        )
         while time.monotonic() < deadline:
             pong = ping(self.host, port, min(1.0, max(0.05, deadline - time.monotonic())))
             if pong is not None and pong.state.ready:

@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exit-with", type=int, default=0, metavar="PID", help="end with PID")
     parser.add_argument("--hidden", action="store_true", help="do not show the window")
     parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="run a private X server (Xvfb) for as long as this viewer lives",
+    )
+    parser.add_argument(
         "--size",
         default="1200x800",
         help="window size WxH (snapshots do not depend on napari's remembered geometry)",
@@ -114,6 +119,25 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
     """Run a viewer until it is told to end; ``on_ready(viewer)`` is for tests."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    xserver = None
+    if args.headless:  # before Qt starts: it reads DISPLAY once
+        from ..manager import HeadlessError, start_xvfb
+
+        try:
+            xserver = start_xvfb(die_with_parent=True)
+        except HeadlessError as err:
+            _emit("error", message=str(err))
+            return 1
+        os.environ["DISPLAY"] = xserver.display
+        os.environ.pop("WAYLAND_DISPLAY", None)
+    try:
+        return _run(args, on_ready)
+    finally:
+        if xserver is not None:
+            xserver.stop()
+
+
+def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> int:
     import napari
     import zmq
     from qtpy import QtCore
