@@ -101,7 +101,8 @@ def main() -> int:
         emit("hanging")
         threading.Event().wait()
     backend.close()
-    emit("done")
+    totals = backend.totals
+    emit("done", sent=totals.sent, dropped={r.value: n for r, n in totals.dropped.items()})
     return 0
 
 

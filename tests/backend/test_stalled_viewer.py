@@ -55,7 +55,7 @@ def test_a_stalled_viewer_resumes_with_no_image_lost_or_torn(children: list[Chil
     viewer.signal(signal.SIGCONT)
     producer.join(120)
     assert not producer.is_alive() and not failure, failure
-    (link,) = backend._links.values()
+    (link,) = backend.links().values()
     assert link.session >= 2, "the stall should have taken the link down and up again"
     wait_until(lambda: link.flush(0.1), 30, "the viewer confirmed every batch")
     backend.close()

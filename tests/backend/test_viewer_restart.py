@@ -61,7 +61,7 @@ def test_images_in_flight_when_the_viewer_is_replaced_are_counted(children: list
     children.append(second)
     producer.join(120)
     assert done.is_set()
-    (link,) = backend._links.values()
+    (link,) = backend.links().values()
     assert link.flush(30)
     report.add(backend.save(image(IMAGES), {"site": IMAGES + 1}))  # collects late counts
     assert link.flush(30)
@@ -96,7 +96,7 @@ def test_without_a_viewer_lossless_fails_fast_after_one_budget(children: list[Ch
     assert not backend.save(image(0), {"site": 1}).dropped  # streaming works
     viewer.signal(signal.SIGKILL)
     viewer.wait(20)
-    (link,) = backend._links.values()
+    (link,) = backend.links().values()
     deadline = time.monotonic() + 10
     while link.up and time.monotonic() < deadline:  # the monitor sees the connection drop
         link.wait_for_acks(link.acked_seq, link.session, time.monotonic() + 0.1)

@@ -385,6 +385,7 @@ class Link:
     def close(self) -> bool:
         """Let the viewer finish (bounded), say goodbye, close sockets and the pool.
 
+        Images of batches no viewer confirmed by then are counted viewer_lost (``take_lost``).
         False if the supervisor thread did not end in time (its sockets may be open).
         """
         if self.up:
@@ -399,6 +400,9 @@ class Link:
         self._thread.join(self.options.rpc_timeout_s + 2.0)
         with self.cond:
             self.state = LinkState.CLOSED
+            # What no viewer confirmed by now, the producer cannot know was shown: lost.
+            self._lost_images += sum(n for seq, n in self._unconfirmed if seq > self.acked_seq)
+            self._unconfirmed.clear()
             self.cond.notify_all()
         with self._pub_lock:
             self._pub.close(linger=0)
@@ -480,6 +484,10 @@ class Link:
             # their bytes. (The same viewer, reconnected, still does.)
             self.inline_in_flight.clear()
             self._inline_viewer = viewer
+
+    def take_lost(self) -> int:
+        """Images counted viewer_lost since the last call (each is reported once)."""
+        return self._take_lost()
 
     def _take_lost(self) -> int:
         with self.cond:

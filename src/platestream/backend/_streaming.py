@@ -232,7 +232,10 @@ class NapariStreamingBackend(StreamingBackend):
             return
         self._closed = True
         for link in self._links.values():
-            LINKS.release(link)
+            LINKS.release(link)  # the last user closes it: what was not confirmed is lost
+            lost = link.take_lost()  # (and a viewer replaced after the last save)
+            if lost:
+                self.totals.dropped[DropReason.VIEWER_LOST] += lost
         self._links.clear()
 
     # --------------------------------------------------------------- helpers

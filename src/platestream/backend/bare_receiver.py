@@ -1,11 +1,11 @@
-"""A headless receiver: ``python -m platestream.backend.bare_receiver --port 0``.
+"""A receiver without napari: ``python -m platestream.backend.bare_receiver --port 0``.
 
-A sink for benchmarks, tests and debugging without napari. It prints one JSON line when it
-listens (``{"event": "ready", "data_port": ..., ...}``); with ``--echo``, one line per image
-received (its component values and a CRC-32 of its pixels); and ``{"event": "stopped"}``
-with the final counters when it ends (a ``shutdown`` request, SIGTERM or SIGINT). Like the
-napari viewer it receives zero-copy (pixels lent from the producers' pools, released once
-used); ``--copy`` copies them out instead.
+A stand-in viewer for benchmarks, tests and debugging. It prints one JSON line when it
+listens (``{"event": "ready", "data_port": ..., ...}``); with ``--echo``, one line per
+image received (its component values, extra values and a CRC-32 of its pixels); and
+``{"event": "stopped"}`` with the final counters when it ends (a ``shutdown`` request,
+SIGTERM or SIGINT). Like the napari viewer it receives zero-copy (pixels lent from the
+producers' pools, released once used); ``--copy`` copies them out instead.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def _consume(receiver: Receiver, echo: bool, hold: threading.Event) -> None:
                         producer=batch.producer,
                         seq=batch.seq,
                         components=dict(image.item.components),
+                        extra=dict(image.item.extra),
                         step=image.item.step_name,
                         shape=list(image.data.shape),
                         crc=crc,
