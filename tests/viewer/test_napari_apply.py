@@ -194,3 +194,26 @@ def test_clear_removes_only_streamed_layers() -> None:
     plans.add(config(), [frame("A01", 1)])  # a fresh start after clear
     sink.flush()
     assert len(viewer.layers) == 2
+
+
+def test_many_new_layers_are_created_a_few_per_flush_with_their_latest_data() -> None:
+    """256 layers in one message blocked a viewer's GUI (and SIGTERM) for minutes: at most
+    MAX_CREATE_PER_FLUSH are created per flush; the rest follow, with what they hold then."""
+    from platestream.viewer.layer_model._napari_apply import MAX_CREATE_PER_FLUSH
+
+    model = ViewerModel()
+    plans = Plans()
+    applier = NapariApplier(model, plans)
+    channels = 3 * MAX_CREATE_PER_FLUSH + 1
+    plans.add(config(channel_mode="slice"), [frame("A01", c, channel=c) for c in range(channels)])
+    created = len(applier.flush().created)
+    assert created == MAX_CREATE_PER_FLUSH and applier.pending == channels - created
+    # A waiting layer gets new data before it exists: it is created with that data.
+    plans.add(config(channel_mode="slice"), [frame("A01", 500, channel=channels - 1)])
+    flushes = 1
+    while applier.pending:
+        applier.flush()
+        flushes += 1
+    assert flushes == 4 and len(model.layers) == channels
+    last = model.layers[f"Step_00_raw_Channel_{channels - 1}"]
+    assert int(np.max(last.data)) == 500

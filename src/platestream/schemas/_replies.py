@@ -24,6 +24,11 @@ class DisplayState:
 
     title: str = wire_field("the viewer window's title", default="", max_length=MAX_NAME)
     layers: int = wire_field("napari layers shown", default=0, minimum=0)
+    layers_pending: int = wire_field(
+        "layers planned but not created yet (a few are created per display frame)",
+        default=0,
+        minimum=0,
+    )
     displayed: int = wire_field("images written into layers", default=0, minimum=0)
     receive_rate: float = wire_field(
         "images received per second, over the last few seconds", default=0.0, minimum=0.0

@@ -28,6 +28,7 @@ from ._plans import Plans
 
 PLACEHOLDER_CONTRAST = (0.0, 1.0)  # until the first plane arrives
 MARK = "platestream"  # layer.metadata key: the layer is fed by the stream
+MAX_CREATE_PER_FLUSH = 8  # napari layers created per display frame; the rest wait
 
 
 def _no_check() -> None:
@@ -43,22 +44,42 @@ class NapariApplier:
         self.check_thread = check_thread  # raises unless on the GUI thread (Qt side)
         self.layers: dict[str, Any] = {}  # napari name -> the napari layer we created
         self._contrast_pending: set[str] = set()
+        self._to_create: list[str] = []  # planned layers not created yet, oldest first
+
+    @property
+    def pending(self) -> int:
+        """Layers planned but not created yet: at most ``MAX_CREATE_PER_FLUSH`` are created
+        per flush (``add_image`` costs hundreds of ms under software GL), so a message that
+        makes 256 layers does not block the GUI - and signals - for minutes."""
+        return len(self._to_create)
 
     def flush(self) -> Changes:
-        """Tell napari what changed since the last flush; returns those changes."""
+        """Tell napari what changed since the last flush; returns those changes (``created``:
+        the layers created now; later ones follow in the next flushes)."""
         changes = self.plans.store.take_changes()
-        if not changes:
+        if not changes and not self._to_create:
             return changes
         self.check_thread()
         for name in changes.removed:
             self._remove(name)
-        new = set(changes.created)
-        for name in changes.created:
-            self._create(name, self.plans.store.layers[name])
-        for name in changes.reshaped - new:
+            if name in self._to_create:
+                self._to_create.remove(name)
+        self._to_create += changes.created
+        stored = self.plans.store.layers
+        new: set[str] = set()
+        while self._to_create and len(new) < MAX_CREATE_PER_FLUSH:
+            name = self._to_create.pop(0)
+            if name in stored:
+                self._create(name, stored[name])
+                new.add(name)
+        changes.created = [name for name in changes.created if name in new] + sorted(
+            new - set(changes.created)
+        )
+        waiting = set(self._to_create)  # created later, with the data they have by then
+        for name in changes.reshaped - new - waiting:
             if name in self.layers:
-                self.layers[name].data = self._data(self.plans.store.layers[name])
-        for name in changes.written - new - changes.reshaped:
+                self.layers[name].data = self._data(stored[name])
+        for name in changes.written - new - changes.reshaped - waiting:
             if name in self.layers:
                 self.layers[name].refresh()
         self._set_first_contrast()
@@ -74,6 +95,7 @@ class NapariApplier:
         for name in list(self.layers):
             self._remove(name)
         self._contrast_pending.clear()
+        self._to_create.clear()
 
     # ------------------------------------------------------------------ helpers
 

@@ -36,7 +36,7 @@ class DisplayStats:
         self.displayed += images
         self._latencies.extend(latencies_s)
 
-    def sample(self, received: int, layers: int) -> DisplayState:
+    def sample(self, received: int, layers: int, pending: int = 0) -> DisplayState:
         """Take this moment's counters into the rates and publish a new state."""
         now = self.clock()
         self.layers = layers
@@ -48,6 +48,7 @@ class DisplayStats:
         self._state = DisplayState(
             title=self.title,
             layers=layers,
+            layers_pending=pending,
             displayed=self.displayed,
             receive_rate=_rate(self._received),
             display_rate=_rate(self._shown),

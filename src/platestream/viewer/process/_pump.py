@@ -41,6 +41,7 @@ from ._slots import never_raises
 log = logging.getLogger(__name__)
 Signal: Any = QtCore.Signal  # type: ignore[attr-defined]  # qtpy's alias of pyqtSignal
 FRAME_S = 1 / 60  # at most one apply per display frame
+MAX_QUEUED_SNAPSHOTS = 4  # more waiting for the GUI are refused at once ("busy")
 
 
 def assert_gui_thread() -> None:
@@ -71,6 +72,9 @@ class Pump(QObject):
         self._last_apply = 0.0
         self.closed = False
         self._signalled = threading.Event()  # an arrival signal is on its way
+        self._queued_lock = threading.Lock()
+        self._snapshots_queued = 0  # snapshot requests on their way to the GUI thread
+        self.snapshots_refused = 0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.apply)
@@ -88,6 +92,15 @@ class Pump(QObject):
             self.arrived.emit()
 
     def _to_gui(self, request: ControlRequest) -> Message | Deferred:
+        if request.message.TYPE == "snapshot":
+            with self._queued_lock:
+                if self._snapshots_queued >= MAX_QUEUED_SNAPSHOTS:
+                    self.snapshots_refused += 1
+                    return Error(
+                        code=ErrorCode.REFUSED,
+                        message=f"busy: {self._snapshots_queued} snapshots already queued",
+                    )
+                self._snapshots_queued += 1
         self.gui_request.emit(request)
         # The receiver stops serving right after a shutdown's handler: answer it here.
         return Ok() if request.message.TYPE == "shutdown" else DEFER
@@ -138,11 +151,14 @@ class Pump(QObject):
             now_wall = time.time()
             self.stats.record_display(shown, [now_wall - b.sent_at for b in batches])
         first_show = not self.applier.layers
+        layers_before = len(self.applier.layers)
         try:
             changes = self.applier.flush()
         finally:
-            if batches:
+            if batches or len(self.applier.layers) != layers_before:
                 self.publish()  # after the flush: the layer count is napari's
+            if self.applier.pending:  # more layers to create: the next frame goes on
+                self._schedule()
         if first_show and changes.created:
             # Fit the view to the first data once Qt has laid out the new sliders (napari
             # fit it while adding, before the canvas shrank). Later, the camera is the user's.
@@ -153,7 +169,9 @@ class Pump(QObject):
 
     def publish(self) -> None:
         """Fresh stats for pongs, status reports and the dock."""
-        self.stats.sample(self.receiver.received_images(), len(self.applier.layers))
+        self.stats.sample(
+            self.receiver.received_images(), len(self.applier.layers), self.applier.pending
+        )
 
     def _account(self, batches: list[ReceivedBatch], failed: bool = False) -> int:
         """Give leased slots back, and count every image of ``batches``: shown (returned),
@@ -197,6 +215,9 @@ class Pump(QObject):
         self.plans.add(display, images)  # what it cannot show, it counts (take_dropped)
 
     def _on_gui_request(self, request: ControlRequest) -> None:
+        if request.message.TYPE == "snapshot":
+            with self._queued_lock:
+                self._snapshots_queued -= 1
         if self.closed:
             return
         if request.message.TYPE == "shutdown":
@@ -223,13 +244,19 @@ class Pump(QObject):
             return Ok()
         if kind == "snapshot":
             assert isinstance(request.message, Snapshot)
-            self.apply()  # show what has arrived before taking the picture
+            self._apply_all()  # show what has arrived before taking the picture
             png = self.snapshot_png(request.message.canvas_only)
             return SnapshotReply(nbytes=len(png)), (png,)
         if kind == "layers":
-            self.apply()
+            self._apply_all()
             return layers_report(self.viewer, self.applier.layers, self.caption())
         return Error(code=ErrorCode.UNSUPPORTED, message=kind)
+
+    def _apply_all(self) -> None:
+        """Apply, then create every layer still waiting (a picture or report of all)."""
+        self.apply()
+        while self.applier.pending:
+            self.apply()
 
     def snapshot_png(self, canvas_only: bool = True) -> bytes:
         pixels = self.viewer.screenshot(canvas_only=canvas_only, flash=False)

@@ -1,0 +1,103 @@
+"""Floods the display must survive without stalling: one message that makes many layers,
+and a burst of snapshot requests. The viewer keeps answering, creates layers a few per
+frame (and says how many wait), refuses snapshots beyond a small queue, and honours
+SIGTERM meanwhile."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import zmq
+
+from platestream.schemas import (
+    Error,
+    ErrorCode,
+    Snapshot,
+    SnapshotReply,
+    decode_message,
+    encode_message,
+)
+from platestream.viewer.manager import NapariStreamVisualizer, wait_exit
+
+from ..waiting import wait_until
+from .conftest import GUI
+from .streaming import config
+
+pytestmark = [pytest.mark.gui, GUI, pytest.mark.timeout(240)]
+CHANNELS = 48
+
+
+def test_a_message_of_many_layers_is_shown_a_few_per_frame(ports: Callable[[int], int]) -> None:
+    port = ports(1)
+    with NapariStreamVisualizer(config(port), title="flood", persistent=False) as visualizer:
+        visualizer.start_viewer(async_mode=False)
+        arrays = [np.full((32, 32), c, np.uint16) for c in range(CHANNELS)]
+        targets = [{"well": "A01", "channel": f"c{c:02d}"} for c in range(CHANNELS)]
+        visualizer.save_batch(arrays, targets)  # one layer per channel (the default)
+        pending_seen = []
+
+        def all_created() -> bool:
+            status = visualizer.status()
+            if status is None:
+                return False
+            pending_seen.append(status.state.display.layers_pending)
+            return status.state.display.layers == CHANNELS
+
+        wait_until(all_created, 180, f"{CHANNELS} layers")
+        assert max(pending_seen) > 0  # some waited: the frame's work was bounded
+        assert visualizer.status().state.display.displayed == CHANNELS  # type: ignore[union-attr]
+
+
+def test_sigterm_is_honoured_while_layers_are_being_created(ports: Callable[[int], int]) -> None:
+    port = ports(1)
+    visualizer = NapariStreamVisualizer(config(port), title="flood", persistent=True)
+    visualizer.start_viewer(async_mode=False)
+    assert visualizer.pong is not None
+    pid = visualizer.pong.pid
+    arrays = [np.full((32, 32), c, np.uint16) for c in range(CHANNELS * 4)]
+    targets = [{"well": "A01", "channel": f"c{c:03d}"} for c in range(CHANNELS * 4)]
+    visualizer.save_batch(arrays, targets)
+
+    def creating() -> bool:
+        status = visualizer.status()
+        return status is not None and status.state.display.layers_pending > 0
+
+    wait_until(creating, 60, "layer creation under way")
+    os.kill(pid, signal.SIGTERM)
+    assert wait_exit(pid, 30), "SIGTERM ignored while layers were created"
+    layers = visualizer.status(timeout_s=0.5)
+    assert layers is None  # gone
+    visualizer.close()
+
+
+def test_a_burst_of_snapshots_is_bounded_and_answered(ports: Callable[[int], int]) -> None:
+    port = ports(1)
+    with NapariStreamVisualizer(config(port), title="snaps", persistent=False) as visualizer:
+        visualizer.start_viewer(async_mode=False)
+        visualizer.save_batch([np.ones((32, 32), np.uint16)], [{"well": "A01"}])
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        dealer = context.socket(zmq.DEALER)
+        dealer.linger = 0
+        dealer.connect(f"tcp://127.0.0.1:{port + 1000}")
+        try:
+            burst = 40
+            for _ in range(burst):
+                dealer.send_multipart([b"", encode_message(Snapshot())])
+            answers: list[object] = []
+            while len(answers) < burst:
+                assert dealer.poll(60000), f"{len(answers)} of {burst} snapshot requests answered"
+                frames = dealer.recv_multipart()
+                answers.append(decode_message(frames[1], port="reply"))
+            pictures = [a for a in answers if isinstance(a, SnapshotReply)]
+            busy = [a for a in answers if isinstance(a, Error) and a.code is ErrorCode.REFUSED]
+            assert len(pictures) + len(busy) == burst
+            assert busy and "busy" in busy[0].message  # refused at once, not queued
+            assert pictures  # the queue still served some
+            assert visualizer.status() is not None  # and the viewer answers
+        finally:
+            dealer.close(0)
+            context.term()
