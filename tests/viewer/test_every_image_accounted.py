@@ -105,3 +105,22 @@ def test_any_dtype_shape_or_value_is_displayed_or_counted(
             60,
             "the ordinary image's layer",
         )
+
+
+def test_the_viewers_drops_reach_the_producers_report(
+    ports: Callable[[int], int], unchecked_producer: None
+) -> None:
+    """What the viewer drops of a producer's images comes back in the producer's reports
+    (with the acknowledgements), and all of it in ``totals`` once the backend is closed."""
+    from platestream.backend import NapariStreamingBackend
+    from platestream.schemas import DropReason
+
+    port = ports(1)
+    with NapariStreamVisualizer(config(port), title="drops", persistent=False) as visualizer:
+        visualizer.start_viewer(async_mode=False)
+        backend = NapariStreamingBackend(config(port))
+        odd = [np.ones((8, 8), np.complex64), np.ones(8, np.uint8), np.ones((8, 8), np.uint8)]
+        report = backend.save_batch(odd, [{"well": "A01", "site": s} for s in (1, 2, 3)])
+        assert report.sent == 3 and not report.dropped
+        backend.close()
+        assert backend.totals.viewer_dropped == {DropReason.REJECTED: 2}

@@ -83,6 +83,7 @@ log = logging.getLogger(__name__)
 
 MONITORED = zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 MAX_ITEMS_PER_MESSAGE = 256
+_REASONS = frozenset(r.value for r in DropReason)
 
 
 def _monitor_event(frames: list[bytes]) -> int:
@@ -134,12 +135,20 @@ class OutgoingImage:
 
 @dataclass
 class SaveReport:
-    """What one save/save_batch did: images sent, batches published, drops by reason."""
+    """What one save/save_batch did: images sent, batches published, drops by reason.
+
+    ``dropped`` counts images the producer did not send (and ``viewer_lost``: sent to a
+    viewer that was replaced before it confirmed them). ``viewer_dropped`` counts sent
+    images the viewer reported dropping (``overwritten``, ``rejected``, ...) since the last
+    report: they arrive with the viewer's acknowledgements, so a call reports those of
+    earlier calls, and ``backend.totals`` gathers them all once the backend is closed.
+    """
 
     sent: int = 0
     batches: int = 0
     dropped: Counter[DropReason] = field(default_factory=Counter)
     waited_s: float = 0.0
+    viewer_dropped: Counter[DropReason] = field(default_factory=Counter)
 
     @property
     def shortfall(self) -> int:
@@ -151,6 +160,7 @@ class SaveReport:
         self.batches += other.batches
         self.dropped.update(other.dropped)
         self.waited_s += other.waited_s
+        self.viewer_dropped.update(other.viewer_dropped)
 
 
 @dataclass
@@ -304,6 +314,8 @@ class Link:
         # replaced before confirming them, their images are counted viewer_lost.
         self._unconfirmed: deque[tuple[int, int]] = deque()
         self._lost_images = 0
+        self._dropped_reported: dict[str, int] = {}  # the viewer's drops already reported
+        self._dropped_viewer = ""
         self._viewer_gone = False  # lossless: a whole budget passed without a viewer
         # Inline batches not yet acknowledged, (seq, bytes); touched under send_lock.
         self.inline_in_flight: deque[tuple[int, int]] = deque()
@@ -430,6 +442,7 @@ class Link:
             lost = self._take_lost()
             if lost:  # sent earlier; the viewer that had them restarted or vanished
                 out.report.dropped[DropReason.VIEWER_LOST] += lost
+            out.report.viewer_dropped.update(self.take_viewer_dropped())
             for index, image in enumerate(images):
                 terminal = self._place(out, image)
                 if terminal is not None:
@@ -484,6 +497,20 @@ class Link:
             # their bytes. (The same viewer, reconnected, still does.)
             self.inline_in_flight.clear()
             self._inline_viewer = viewer
+
+    def take_viewer_dropped(self) -> Counter[DropReason]:
+        """What the viewer reported dropping of our images since the last call."""
+        with self.cond:
+            current, viewer = dict(self.viewer_dropped), self.viewer_id
+        if viewer != self._dropped_viewer:  # another viewer counts from zero
+            self._dropped_viewer, self._dropped_reported = viewer, {}
+        news: Counter[DropReason] = Counter()
+        for reason, count in current.items():
+            delta = count - self._dropped_reported.get(reason, 0)
+            if delta > 0 and reason in _REASONS:
+                news[DropReason(reason)] += delta
+        self._dropped_reported = current
+        return news
 
     def take_lost(self) -> int:
         """Images counted viewer_lost since the last call (each is reported once)."""
@@ -666,6 +693,7 @@ class Link:
             if pong.viewer_id != self.viewer_id:
                 # A new viewer (or this one restarted): it maps nothing of ours, so every slot
                 # is free, and it will confirm nothing sent before - those images are lost.
+                self.viewer_dropped = {}
                 self._lost_images += sum(n for seq, n in self._unconfirmed if seq > self.acked_seq)
                 self._unconfirmed.clear()
                 self.acked_seq = self.next_seq - 1

@@ -236,6 +236,7 @@ class NapariStreamingBackend(StreamingBackend):
             lost = link.take_lost()  # (and a viewer replaced after the last save)
             if lost:
                 self.totals.dropped[DropReason.VIEWER_LOST] += lost
+            self.totals.viewer_dropped.update(link.take_viewer_dropped())
         self._links.clear()
 
     # --------------------------------------------------------------- helpers

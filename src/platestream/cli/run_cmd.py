@@ -143,6 +143,10 @@ def _finish(session: Session, args: argparse.Namespace, streamed: int, keep: boo
                 f"viewer on port {viewer.port}: not everything was displayed in time",
                 file=sys.stderr,
             )
+        status = viewer.status()
+        if status is not None and status.dropped:  # what the viewer could not show, and why
+            drops = ", ".join(f"{n} {reason}" for reason, n in sorted(status.dropped.items()))
+            print(f"viewer on port {viewer.port} dropped: {drops}", file=sys.stderr)
         if snapshot:
             path = Path(snapshot)
             if index:
