@@ -133,3 +133,43 @@ def terminate(child: Child) -> None:
         child.wait(10)
     finally:
         child.stop()
+
+
+def viewer_status(port: int) -> Any:
+    """A receiver's StatusReport (over its control port)."""
+    from platestream.backend import request_once
+    from platestream.schemas import StatusReport, StatusRequest
+
+    reply = request_once("127.0.0.1", port, StatusRequest(), timeout_s=10)
+    assert isinstance(reply.message, StatusReport), reply.message
+    return reply.message
+
+
+def echoed(child: Child) -> list[dict[str, Any]]:
+    """The image lines a receiver (--echo) printed so far and were not read yet."""
+    lines = []
+    while not child.lines.empty():
+        line = child.lines.get_nowait()
+        if line.get("event") == "image":
+            lines.append(line)
+    return lines
+
+
+def until_stopped(child: Child, timeout_s: float = 30.0) -> tuple[list[dict[str, Any]], Any]:
+    """Stop a receiver (SIGTERM) and read what it printed: its image lines, and its final
+    counters (the "stopped" line; None if it was killed before it could say them)."""
+    child.signal(signal.SIGTERM)
+    images: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            line = child.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line.get("event") == "image":
+            images.append(line)
+        elif line.get("event") == "stopped":
+            return images, line["status"]
+        elif line.get("event") == "eof":
+            return images, None
+    raise AssertionError(f"the receiver did not stop in {timeout_s}s")

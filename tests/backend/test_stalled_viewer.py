@@ -11,11 +11,11 @@ import zlib
 
 import numpy as np
 
-from platestream.backend import NapariStreamingBackend, SaveReport, request_once
-from platestream.schemas import DropReason, StatusReport, StatusRequest
+from platestream.backend import NapariStreamingBackend, SaveReport
+from platestream.schemas import DropReason
 
 from ..waiting import wait_until
-from .helpers import Child, config, spawn_receiver
+from .helpers import Child, config, spawn_receiver, viewer_status
 
 IMAGES = 400
 SHAPE = (256, 256)  # 128 KiB: a 1 MiB pool holds 7, so slots are reused all the time
@@ -23,12 +23,6 @@ SHAPE = (256, 256)  # 128 KiB: a 1 MiB pool holds 7, so slots are reused all the
 
 def image(index: int) -> np.ndarray:
     return np.full(SHAPE, index, np.uint16)
-
-
-def status(port: int) -> StatusReport:
-    reply = request_once("127.0.0.1", port, StatusRequest(), timeout_s=10)
-    assert isinstance(reply.message, StatusReport)
-    return reply.message
 
 
 def test_a_stalled_viewer_resumes_with_no_image_lost_or_torn(children: list[Child]) -> None:
@@ -60,7 +54,7 @@ def test_a_stalled_viewer_resumes_with_no_image_lost_or_torn(children: list[Chil
     wait_until(lambda: link.flush(0.1), 30, "the viewer confirmed every batch")
     backend.close()
 
-    dropped_by_viewer = status(port).dropped
+    dropped_by_viewer = viewer_status(port).dropped
     assert report.sent == IMAGES and not report.dropped, report
     expected = report.sent - sum(dropped_by_viewer.values())
     seen += viewer.collect("image", expected - len(seen), timeout_s=30)

@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from platestream.backend import NapariStreamingBackend, SaveReport, request_once
-from platestream.schemas import DropReason, StatusReport, StatusRequest
+from platestream.backend import NapariStreamingBackend, SaveReport
+from platestream.schemas import DropReason
 
-from .helpers import Child, config, spawn_receiver
+from .helpers import Child, config, echoed, spawn_receiver, viewer_status
 
 IMAGES = 200
 
@@ -23,16 +23,6 @@ def image(index: int) -> np.ndarray:
 
 def sites(lines: list[dict[str, object]]) -> set[int]:
     return {int(line["components"]["site"]) for line in lines}  # type: ignore[index]
-
-
-def drain(child: Child) -> list[dict[str, object]]:
-    """Every image line the (ended or still running) receiver printed so far."""
-    lines = []
-    while not child.lines.empty():
-        line = child.lines.get_nowait()
-        if line.get("event") == "image":
-            lines.append(line)
-    return lines
 
 
 def drain_until(child: Child, count: int) -> list[dict[str, object]]:
@@ -67,16 +57,14 @@ def test_images_in_flight_when_the_viewer_is_replaced_are_counted(children: list
     assert link.flush(30)
     backend.close()
 
-    reply = request_once("127.0.0.1", port, StatusRequest(), timeout_s=10)
-    assert isinstance(reply.message, StatusReport)
-    status = reply.message
+    status = viewer_status(port)
     handed = IMAGES + 1
     assert (
         report.sent + sum(n for r, n in report.dropped.items() if r is not DropReason.VIEWER_LOST)
         == handed
     )
     shown_second = drain_until(second, status.images - sum(status.dropped.values()))
-    shown_first = sites(seen_first + drain(first))
+    shown_first = sites(seen_first + echoed(first))
     lost = report.dropped[DropReason.VIEWER_LOST]
     unconfirmed = report.sent - len(sites(shown_second)) - sum(status.dropped.values())
     # Every image is shown by one viewer or counted lost by the producer; the producer

@@ -23,6 +23,7 @@ from typing import Any
 
 from platestream.schemas import DropReason, unstructure
 
+from ._display_queue import ReceivedBatch
 from ._receiver import Receiver, ReceiverOptions
 from ._security import KeyStore
 from .shm import keep_large_buffers
@@ -33,37 +34,43 @@ def _emit(event: str, **fields: Any) -> None:
 
 
 def _consume(receiver: Receiver, echo: bool, hold: threading.Event) -> None:
-    while not receiver.stopping:
-        if hold.is_set():  # a display that stopped taking images
+    while True:
+        stopping = receiver.stopping  # read first: after a stop, one last take
+        if hold.is_set() and not stopping:  # a display that stopped taking images
             receiver.wait_stopped(0.1)
             continue
-        if not receiver.wait(0.5):
+        if not stopping and not receiver.wait(0.5):
             continue
         batches = receiver.take()
-        if not echo:
-            # Released at once: leased slots go back to their producers, copied buffers to
-            # the receiver's recycler while still warm in cache.
-            for batch in batches:
-                batch.release()
-            del batches
-            continue
+        _show(receiver, batches, echo)
+        if stopping:
+            return
+
+
+def _show(receiver: Receiver, batches: list[ReceivedBatch], echo: bool) -> None:
+    if not echo:
+        # Released at once: leased slots go back to their producers, copied buffers to the
+        # receiver's recycler while still warm in cache.
         for batch in batches:
-            with batch:
-                for image in batch.images:
-                    crc = zlib.crc32(image.data.data)
-                    if not image.intact():  # rewritten while read (live mode): counted
-                        receiver.count_dropped(DropReason.OVERWRITTEN, 1, batch.producer)
-                        continue
-                    _emit(
-                        "image",
-                        producer=batch.producer,
-                        seq=batch.seq,
-                        components=dict(image.item.components),
-                        extra=dict(image.item.extra),
-                        step=image.item.step_name,
-                        shape=list(image.data.shape),
-                        crc=crc,
-                    )
+            batch.release()
+        return
+    for batch in batches:
+        with batch:
+            for image in batch.images:
+                crc = zlib.crc32(image.data.data)
+                if not image.intact():  # rewritten while read (live mode): counted
+                    receiver.count_dropped(DropReason.OVERWRITTEN, 1, batch.producer)
+                    continue
+                _emit(
+                    "image",
+                    producer=batch.producer,
+                    seq=batch.seq,
+                    components=dict(image.item.components),
+                    extra=dict(image.item.extra),
+                    step=image.item.step_name,
+                    shape=list(image.data.shape),
+                    crc=crc,
+                )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     consumer.start()
     while not receiver.wait_stopped(0.2):
         pass  # wake now and then: signal handlers run on the main thread
+    consumer.join(10)  # its last lines (it takes what is still queued) come before "stopped"
     report = unstructure(receiver.stats())
     receiver.close()
     _emit("stopped", status=report)
