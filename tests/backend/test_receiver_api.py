@@ -74,6 +74,7 @@ def test_clear_empties_the_queue_then_calls_the_viewer(
     assert receiver.wait(5)
     assert isinstance(request_once("127.0.0.1", receiver.data_port, Clear()).message, Ok)
     assert cleared == [Clear()] and receiver.take() == []
+    assert receiver.stats().dropped == {"cleared": 1}  # not shown, and not uncounted
 
 
 def test_protocol_requests_cannot_be_taken_over(receiver: Receiver) -> None:

@@ -179,10 +179,12 @@ class DisplayQueue:
             return taken, was_blocked and bool(taken)
 
     def clear(self) -> int:
+        """Empty the queue (a ``clear`` request); its images are counted ``cleared``."""
         with self._lock:
-            dropped = len(self._batches)
-            for batch in self._batches:
-                batch.release()
+            batches = list(self._batches)
             self._batches.clear()
             self._bytes = 0
-            return dropped
+        for batch in batches:
+            batch.release()
+            self._on_drop(batch.producer, DropReason.CLEARED, len(batch.images))
+        return len(batches)

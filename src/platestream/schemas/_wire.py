@@ -73,6 +73,7 @@ class DropReason(str, Enum):
     # Counted by the viewer's display, per image.
     REJECTED = "rejected"  # no layer can show it (kind, shape, dtype) or the planner refused it
     DISPLAY_FAILED = "display_failed"  # writing it into its layer failed (logged; layer reset)
+    CLEARED = "cleared"  # a clear request came before it was shown
     # An image of the same plane came later in the same display frame: only the newest is
     # drawn (SUPERSEDED, above).
     # Counted by the producer, per image.

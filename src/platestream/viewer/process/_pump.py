@@ -239,7 +239,9 @@ class Pump(QObject):
         kind = request.message.TYPE
         if kind == "clear":
             self.applier.clear()
-            self.receiver.take()  # anything that slipped in between: cleared too
+            for batch in self.receiver.take():  # anything that slipped in between: cleared too
+                batch.release()
+                self.receiver.count_dropped(DropReason.CLEARED, len(batch.images), batch.producer)
             self.stats.reset()
             return Ok()
         if kind == "snapshot":
