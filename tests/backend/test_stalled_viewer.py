@@ -18,6 +18,7 @@ from ..waiting import wait_until
 from .helpers import Child, config, spawn_receiver, viewer_status
 
 IMAGES = 400
+STALL_S = 3.0  # a stall longer than the link's sync wait + rpc timeout
 SHAPE = (256, 256)  # 128 KiB: a 1 MiB pool holds 7, so slots are reused all the time
 
 
@@ -64,3 +65,26 @@ def test_a_stalled_viewer_resumes_with_no_image_lost_or_torn(children: list[Chil
     assert len({line["components"]["site"] for line in seen}) == len(seen)
     assert DropReason.OVERWRITTEN.value not in dropped_by_viewer, dropped_by_viewer
     assert len(seen) + sum(dropped_by_viewer.values()) == report.sent
+
+
+def test_a_lossless_producer_that_closes_waits_for_a_lagging_viewer(children: list[Child]) -> None:
+    """A lossless producer that is done must not leave before the viewer finished its images:
+    its pool goes with it, and the viewer's queued images would turn into 'unknown_slot'
+    (8 producers at once lost 114 images so). close() waits within the lossless budget."""
+    viewer, ready = spawn_receiver("--echo")
+    children.append(viewer)
+    port = ready["data_port"]
+    backend = NapariStreamingBackend(config(port, delivery="lossless", lossless_budget_s=20))
+    for index in range(20):
+        assert backend.save(image(index), {"site": index + 1}).sent == 1
+    viewer.signal(signal.SIGSTOP)  # the viewer lags behind at the moment the producer is done
+    closing = threading.Thread(target=backend.close)
+    closing.start()
+    threading.Event().wait(STALL_S)  # longer than a link's own 2 s close
+    viewer.signal(signal.SIGCONT)
+    closing.join(30)
+    assert not closing.is_alive()
+    assert backend.totals.sent == 20 and not backend.totals.dropped, backend.totals
+    seen = viewer.collect("image", 20, timeout_s=30)
+    assert sorted(line["components"]["site"] for line in seen) == list(range(1, 21))
+    assert not viewer_status(port).dropped

@@ -394,6 +394,24 @@ class Link:
                 max(0.0, deadline - time.monotonic()),
             )
 
+    def settle(self, timeout_s: float) -> bool:
+        """Wait until the viewer confirmed everything sent, through reconnects to the same
+        viewer (a stall), within ``timeout_s``; at once if a budget already passed without a
+        viewer. True if nothing sent is unconfirmed."""
+        deadline = time.monotonic() + timeout_s
+        with self.cond:
+            return (
+                self.cond.wait_for(
+                    lambda: (
+                        self.acked_seq >= self.next_seq - 1
+                        or self._viewer_gone
+                        or self.state is LinkState.CLOSED
+                    ),
+                    max(0.0, deadline - time.monotonic()),
+                )
+                and self.acked_seq >= self.next_seq - 1
+            )
+
     def close(self) -> bool:
         """Let the viewer finish (bounded), say goodbye, close sockets and the pool.
 

@@ -18,7 +18,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from platestream.config import NapariStreamingConfig, Transport, current_chain, resolve_current
+from platestream.config import (
+    DeliveryMode,
+    NapariStreamingConfig,
+    Transport,
+    current_chain,
+    resolve_current,
+)
 from platestream.layering import (
     ComponentValue,
     ImageItem,
@@ -167,6 +173,7 @@ class NapariStreamingBackend(StreamingBackend):
         self.options = options or LinkOptions()
         self.path_parser = path_parser
         self.totals = SaveReport()
+        self._lossless_wait: dict[tuple[str, int], float] = {}  # budgets used, per viewer
         self._links: dict[tuple[str, int], Link] = {}
         # (given config, active chain) -> (resolved, its wire form); the keys' objects are
         # kept alive by the values, so their ids cannot be reused while cached.
@@ -202,6 +209,10 @@ class NapariStreamingBackend(StreamingBackend):
             report.dropped[DropReason.NO_VIEWER] += len(prepared)
         else:
             report = link.deliver(prepared, display, resolved.delivery, resolved.lossless_budget_s)
+            if resolved.delivery is DeliveryMode.LOSSLESS:  # close() waits this long for it
+                key = (link.host, link.port)
+                budget = self._lossless_wait.get(key, 0.0)
+                self._lossless_wait[key] = max(budget, resolved.lossless_budget_s)
         self.totals.add(report)
         if report.dropped[DropReason.BUDGET]:
             log.warning(
@@ -231,7 +242,13 @@ class NapariStreamingBackend(StreamingBackend):
         if self._closed:
             return
         self._closed = True
-        for link in self._links.values():
+        for key, link in self._links.items():
+            wait_s = self._lossless_wait.get(key)
+            if wait_s:
+                # Lossless: the viewer finishes what was sent before this producer goes (its
+                # pool goes with it), within the budget and through a stall; a link's own
+                # close waits 2 s only.
+                link.settle(wait_s)
             LINKS.release(link)  # the last user closes it: what was not confirmed is lost
             lost = link.take_lost()  # (and a viewer replaced after the last save)
             if lost:
