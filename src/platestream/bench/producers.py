@@ -1,0 +1,160 @@
+"""Many producers into one viewer: ``xvfb-run -a python -m platestream.bench.producers``.
+
+Measures, in one run, with a real viewer process and lossless producer processes:
+
+- ``many``: N producers (default 8) each streaming M images (default 200) of a side x side
+  uint16 plane (default 1024) into their own well, one image per ``save``, until the
+  viewer shows every image (or counts it dropped);
+- ``one``: one producer streaming the same N x M images (its layer grows site by site);
+- per case: MiB/s to all displayed, what was displayed and dropped, and the viewer's peak
+  memory sampled from ``/proc`` every 0.2 s: anonymous (what the viewer itself holds) and
+  resident (which also counts the producers' shared-memory pools it maps).
+
+The figures are ratios against this run's own data size and one-producer throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from platestream.config import NapariStreamingConfig
+from platestream.viewer.manager import NapariStreamVisualizer
+
+from .viewer import _free_port, _wait
+
+
+def _produce(port: int, well: int, images: int, side: int) -> dict[str, Any]:
+    from platestream.backend import NapariStreamingBackend
+
+    config = NapariStreamingConfig(napari_port=port, delivery="lossless")
+    backend = NapariStreamingBackend(config)
+    for index in range(images):
+        plane = np.full((side, side), index % 60000, np.uint16)
+        backend.save(plane, {"well": f"A{well + 1:02d}", "site": index + 1})
+    backend.close()
+    return {"sent": backend.totals.sent, "dropped": sum(backend.totals.dropped.values())}
+
+
+def _memory_mib(pid: int) -> dict[str, int]:
+    found = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon"):
+                found[key] = int(value.split()[0]) // 1024
+    return found
+
+
+def _case(producers: int, images: int, side: int) -> dict[str, Any]:
+    port = _free_port()
+    config = NapariStreamingConfig(napari_port=port)
+    with NapariStreamVisualizer(config, title="bench producers", persistent=False) as viewer:
+        viewer.start_viewer(async_mode=False)
+        assert viewer.pong is not None
+        pid = viewer.pong.pid
+        start = _memory_mib(pid)
+        peak = dict(start)
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                try:
+                    now = _memory_mib(pid)
+                except OSError:
+                    return
+                for key, value in now.items():
+                    peak[key] = max(peak.get(key, 0), value)
+                stop.wait(0.2)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        total = producers * images
+        started = time.monotonic()
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(producers) as pool:
+            reports = pool.starmap(
+                _produce, [(port, well, images, side) for well in range(producers)]
+            )
+        status = _wait(
+            viewer,
+            lambda s: s.state.display.displayed + sum(s.dropped.values()) >= total,
+            600,
+        )
+        elapsed = time.monotonic() - started
+        stop.set()
+        sampler.join()
+    data_mib = total * side * side * 2 / 2**20
+    return {
+        "producers": producers,
+        "images": total,
+        "data_mib": data_mib,
+        "seconds": elapsed,
+        "mib_per_s": data_mib / elapsed,
+        "displayed": status.state.display.displayed,
+        "dropped_by_viewer": dict(status.dropped),
+        "dropped_by_producers": sum(r["dropped"] for r in reports),
+        "peak_anon_mib": peak["RssAnon"] - start["RssAnon"],
+        "peak_rss_mib": peak["VmRSS"] - start["VmRSS"],
+    }
+
+
+def run(producers: int = 8, images: int = 200, side: int = 1024) -> dict[str, Any]:
+    many = _case(producers, images, side)
+    one = _case(1, producers * images, side)
+    return {
+        "many": many,
+        "one": one,
+        "many_vs_one_throughput": many["mib_per_s"] / one["mib_per_s"],
+        "many_anon_vs_data": many["peak_anon_mib"] / many["data_mib"],
+        "one_anon_vs_data": one["peak_anon_mib"] / one["data_mib"],
+    }
+
+
+def render(results: dict[str, Any]) -> str:
+    rows = []
+    for name in ("many", "one"):
+        case = results[name]
+        rows += [
+            (
+                f"{case['producers']} producer(s), {case['images']} images",
+                f"{case['mib_per_s']:.0f} MiB/s",
+            ),
+            ("  displayed / dropped", f"{case['displayed']} / {case['dropped_by_viewer']}"),
+            (
+                "  viewer peak anon / RSS over start",
+                f"{case['peak_anon_mib']} / {case['peak_rss_mib']} MiB",
+            ),
+        ]
+    rows += [
+        ("many / one throughput (target >= 1)", f"{results['many_vs_one_throughput']:.2f}"),
+        ("many: anon / data (target <= 1.1)", f"{results['many_anon_vs_data']:.2f}"),
+        ("one: anon / data", f"{results['one_anon_vs_data']:.2f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value:>14}" for name, value in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m platestream.bench.producers")
+    parser.add_argument("--producers", type=int, default=8)
+    parser.add_argument("--images", type=int, default=200, help="per producer")
+    parser.add_argument("--side", type=int, default=1024)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args(argv)
+    results = run(args.producers, args.images, args.side)
+    print(render(results))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
