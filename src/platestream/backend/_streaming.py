@@ -34,7 +34,7 @@ from platestream.layering import (
 )
 from platestream.schemas import DropReason, display_to_wire
 
-from ._host_arrays import to_host_array
+from ._host_arrays import to_host_array, wire_dtype
 from ._link import Link, LinkOptions, OutgoingImage, SaveReport
 from ._link_registry import LINKS
 from ._security import CurveClient, KeyStore, is_local, is_loopback
@@ -281,11 +281,12 @@ class NapariStreamingBackend(StreamingBackend):
     def _prepare(
         self, data: object, target: Target, step_index: int, step_name: str
     ) -> OutgoingImage:
-        array = to_host_array(data)
+        array = to_host_array(data)  # wire-ready: its dtype has a (cached) wire name
+        dtype = wire_dtype(array.dtype).value  # dtype.name is computed anew on every call
         if isinstance(target, ImageItem):
             item = target
         elif isinstance(target, Mapping):
-            item = ImageItem(target, step_index, step_name, array.shape, array.dtype.name)
+            item = ImageItem(target, step_index, step_name, array.shape, dtype)
         elif isinstance(target, str | os.PathLike):
             path = os.fspath(target)
             components = self.path_parser(path) if self.path_parser else {}
@@ -294,7 +295,7 @@ class NapariStreamingBackend(StreamingBackend):
                 step_index,
                 step_name,
                 array.shape,
-                array.dtype.name,
+                dtype,
                 extra={"path": printable_path(path)},
             )
         else:
@@ -312,7 +313,8 @@ class NapariStreamingBackend(StreamingBackend):
         extra = _json_value(dict(item.extra), "extra")
         if item.kind is LayerKind.LABELS and array.dtype.kind == "f":
             array = _whole_float_labels(array, item)
-        why = why_not_shown(item.kind, tuple(array.shape), array.dtype.name)
+            dtype = wire_dtype(array.dtype).value
+        why = why_not_shown(item.kind, tuple(array.shape), dtype)
         why = why or why_not_shown_values(item.kind, array)
         if why is not None:
             raise ValueError(f"{_describe(item)}: cannot be shown: {why}")

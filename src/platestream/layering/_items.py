@@ -7,6 +7,7 @@ component is carried as ``step_index`` and ``step_name``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -79,6 +80,7 @@ _NUMERIC = "biuf"  # bool, signed, unsigned, float: what napari draws (complex i
 _INTEGRAL = "biu"  # what a labels layer holds
 
 
+@functools.lru_cache(maxsize=1024)  # per image on both sides; a plate repeats a few forms
 def why_not_shown(kind: LayerKind, shape: tuple[int, ...], dtype: str) -> str | None:
     """None if a viewer can show an image of this kind, shape and dtype; else what is wrong
     and what is accepted. The producer refuses such an image before it sends anything; a
