@@ -17,6 +17,19 @@ from .hygiene import SHM, our_segments
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Viewers write their run stores under the user's data directory: the session's own
+    (inherited by every viewer a test starts), never the real one."""
+    old = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def no_leaked_shared_memory() -> object:
     before = our_segments()
     yield

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,7 @@ import pytest
 
 from platestream.cli import main
 from platestream.cli.config_cmd import show_table
-from platestream.config import load_pipeline
+from platestream.config import NapariStreamingConfig, load_pipeline
 
 from ..commands import run_module
 
@@ -36,7 +37,10 @@ def test_show_prints_every_field_with_value_and_origin(capsys: pytest.CaptureFix
     assert rows["napari_streaming.napari_port"][0] == "5555"
     assert source_line(rows["napari_streaming.napari_port"][1]).startswith("napari_port = 5555")
     assert rows["napari_streaming.transport"] == ["auto", "default"]
-    assert len(rows) == 18  # every field of NapariStreamingConfig
+    assert rows["napari_streaming.store"] == ["disk", "default"]
+    assert rows["napari_streaming.viewer_memory_mb"] == ["2048", "default"]
+    fields = dataclasses.fields(NapariStreamingConfig)
+    assert sorted(rows) == sorted(f"napari_streaming.{f.name}" for f in fields)
 
 
 def test_show_unknown_step_suggests(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,10 @@ def test_init_signature_lists_the_fields_keyword_only() -> None:
         "delivery",
         "lossless_budget_s",
         "shm_pool_mb",
+        "store",
+        "store_dir",
+        "store_codec",
+        "viewer_memory_mb",
     ]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
     assert parameters["enabled"].default is UNSET  # unset: inherited

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import mmap
 import os
-import sys
 from typing import Any
 
 import numpy as np
@@ -16,9 +14,10 @@ from hypothesis import strategies as st
 from platestream.backend import ReceivedImage
 from platestream.backend.shm._lease import LeaseBook
 from platestream.layering import ImageItem, LayerKind, PlanState, update
-from platestream.viewer.layer_model._growable import GrowableArray
 from platestream.viewer.layer_model._layer_store import estimate_contrast
 from platestream.viewer.layer_model._plans import Plans
+from platestream.viewer.layer_model._sources import MemoryPlanes
+from platestream.viewer.layer_model._stack import EAGER_PLANES, LayerPlanes, LevelView
 from tests.layering.layering_helpers import config, image
 from tests.layering.layering_replay import Replay
 
@@ -67,8 +66,9 @@ def assert_same_as_replay(plans: Plans, replay: Replay) -> None:
         stored = plans.store.layers[name]
         if reference.data is not None:
             assert stored.array is not None
-            np.testing.assert_array_equal(stored.array.view, reference.data)
-            assert stored.array.view.dtype == reference.data.dtype
+            shown = np.asarray(stored.array)
+            np.testing.assert_array_equal(shown, reference.data)
+            assert shown.dtype == reference.data.dtype
         else:
             shown = {index: int(payload[0, 0]) for index, payload in stored.planes.items()}
             assert shown == reference.points
@@ -102,39 +102,60 @@ def test_store_shows_what_the_reference_replay_shows(
     assert_same_as_replay(plans, replay)
 
 
-def test_growable_array_inserts_like_numpy_insert() -> None:
+def test_layer_planes_insert_like_numpy_insert() -> None:
     rng = np.random.default_rng(1)
-    grown = GrowableArray((1, 2), (3, 3), np.uint16)
+    planes = LayerPlanes((1, 2), (3, 3), np.uint16, MemoryPlanes())
     reference = np.zeros((1, 2, 3, 3), np.uint16)
     for step in range(40):
         axis = int(rng.integers(0, 2))
         index = int(rng.integers(0, reference.shape[axis] + 1))
-        grown.insert(axis, index)
+        planes.insert(axis, index)
         reference = np.insert(reference, index, 0, axis=axis)
         value = step + 1
         where = tuple(int(rng.integers(0, n)) for n in reference.shape[:2])
-        grown.view[where] = value
+        planes.set(where, planes.source.put(None, np.full((3, 3), value, np.uint16)))  # type: ignore[arg-type]
         reference[where] = value
-        np.testing.assert_array_equal(grown.view, reference)
-    assert grown.buffer.shape[0] >= reference.shape[0]
+        np.testing.assert_array_equal(np.asarray(planes), reference)
 
 
-def test_growing_a_plate_well_by_well_never_moves_the_layer() -> None:
-    grown = GrowableArray((0, 1), (4, 4), np.uint8)
-    buffers = []
+def test_growing_a_plate_well_by_well_copies_no_pixels() -> None:
+    """A new well renumbers an axis; the planes already there are not touched."""
+    source = MemoryPlanes()
+    planes = LayerPlanes((0, 1), (4, 4), np.uint8, source)
     for well in range(1536):
-        grown.insert(0, grown.sizes[0])
-        grown.view[well] = well % 251
-        if not buffers or buffers[-1] is not grown.buffer:
-            buffers.append(grown.buffer)
-    assert len(buffers) == 1  # the first new well reserved room for the whole plate
-    np.testing.assert_array_equal(grown.view[:, 0, 0, 0], np.arange(1536) % 251)
-    # An inner axis still doubles: 1 -> 2 -> 4 sites, the wells copied along each time.
-    for _ in range(3):
-        grown.insert(1, grown.sizes[1])
-    assert grown.view.shape == (1536, 4, 4, 4)
-    np.testing.assert_array_equal(grown.view[:, 0, 0, 0], np.arange(1536) % 251)
-    assert not grown.view[:, 1:].any()
+        planes.insert(0, planes.sizes[0])
+        planes.set((well, 0), source.put(None, np.full((4, 4), well % 251, np.uint8)))  # type: ignore[arg-type]
+    assert source.bytes == 1536 * 16  # each plane once, nothing copied while growing
+    for _ in range(3):  # a new site for every well: still no copy
+        planes.insert(1, planes.sizes[1])
+    view = planes.view()
+    assert view.shape == (1536, 4, 4, 4)
+    np.testing.assert_array_equal(view[:, 0, 0, 0], np.arange(1536) % 251)
+    assert not np.asarray(view[:, 1:]).any()
+    assert source.bytes == 1536 * 16
+
+
+def test_a_view_reads_only_the_planes_asked_for() -> None:
+    reads: list[int] = []
+
+    class Counting(MemoryPlanes):
+        def get(self, ref: Any, level: int = 0) -> Any:
+            reads.append(int(ref))
+            return super().get(ref, level)
+
+    source = Counting()
+    planes = LayerPlanes((600, 2), (8, 8), np.uint16, source)
+    for well in range(600):
+        planes.set((well, 1), source.put(None, np.full((8, 8), well, np.uint16)))  # type: ignore[arg-type]
+    view = planes.view()
+    assert int(view[17, 1, 0, 0]) == 17 and len(reads) == 1
+    lazy = view[:, :, 2:4, 2:4]  # 1,200 planes: napari's multiscale path asks like this
+    assert isinstance(lazy, LevelView) and lazy.shape == (600, 2, 2, 2) and len(reads) == 1
+    np.testing.assert_array_equal(np.asarray(lazy[599, 1]), np.full((2, 2), 599))
+    assert len(reads) == 2
+    small = view[3:5, 1]  # few planes: read at once
+    assert isinstance(small, np.ndarray) and small.shape == (2, 8, 8)
+    assert EAGER_PLANES >= 2 * 2
 
 
 def _resident_bytes() -> int:
@@ -142,51 +163,26 @@ def _resident_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _strict_overcommit() -> bool:
-    try:
-        with open("/proc/sys/vm/overcommit_memory") as mode:
-            return mode.read().strip() == "2"
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux reservations")
-@pytest.mark.skipif(_strict_overcommit(), reason="strict overcommit: layers grow by doubling")
-def test_a_large_layer_reserves_address_space_not_memory() -> None:
-    # 4 sites of 1024 x 1024 uint16 per well: room for 8,192 wells is 64 GiB of addresses.
-    grown = GrowableArray((1, 4), (1024, 1024), np.uint16)
-    before = _resident_bytes()
-    for well in range(1, 4):
-        grown.insert(0, well)
-        grown.view[well] = well
-    assert grown.buffer.nbytes >= 64 << 30
-    assert isinstance(_root(grown.buffer), mmap.mmap)
-    # Three wells written (24 MiB) and the first copied in (8 MiB): far from 64 GiB.
-    assert _resident_bytes() - before < 256 << 20
-    assert [int(grown.view[w].max()) for w in range(4)] == [0, 1, 2, 3]
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux reservations")
-@pytest.mark.skipif(_strict_overcommit(), reason="strict overcommit: layers grow by doubling")
-def test_growing_an_inner_axis_after_the_reservation_allocates_no_reserved_room() -> None:
-    """Issue 20's worst finding: a plate of 2 wells x 9 sites streamed one image at a time.
-    Once the well axis holds its reservation, a new site grows the inner axis; that must
-    not ask numpy for the reserved capacity doubled (tens of GiB: ArrayMemoryError)."""
-    grown = GrowableArray((1, 1), (512, 512), np.uint16)
+def test_growing_an_inner_axis_allocates_nothing() -> None:
+    """Issue 20's worst finding: a plate of 2 wells x 9 sites streamed one image at a time
+    once asked numpy for tens of GiB when an inner axis grew. Now growing costs nothing."""
+    source = MemoryPlanes()
+    planes = LayerPlanes((1, 1), (512, 512), np.uint16, source)
     before = _resident_bytes()
     value = 0
     for well in range(2):
         if well:
-            grown.insert(0, well)
+            planes.insert(0, well)
         for site in range(9):
-            if site >= grown.sizes[1]:
-                grown.insert(1, site)
+            if site >= planes.sizes[1]:
+                planes.insert(1, site)
             value += 1
-            grown.view[well, site] = value
-    assert grown.view.shape == (2, 9, 512, 512)
-    assert [int(grown.view[w, s].max()) for w in range(2) for s in range(9)] == list(range(1, 19))
-    # 18 planes of 512 KiB written, plus copies while growing: far from a reservation.
-    assert _resident_bytes() - before < 256 << 20
+            planes.set((well, site), source.put(None, np.full((512, 512), value, np.uint16)))  # type: ignore[arg-type]
+    view = planes.view()
+    assert view.shape == (2, 9, 512, 512)
+    assert [int(view[w, s].max()) for w in range(2) for s in range(9)] == list(range(1, 19))
+    assert source.bytes == 18 * 512 * 512 * 2
+    assert _resident_bytes() - before < 64 << 20  # 9 MiB of planes, nothing reserved
 
 
 def test_plans_show_every_image_of_a_plate_streamed_one_at_a_time() -> None:
@@ -207,17 +203,10 @@ def test_plans_show_every_image_of_a_plate_streamed_one_at_a_time() -> None:
             )
             plans.add(config(), received([item]))
     (layer,) = plans.store.layers.values()
-    assert layer.array is not None and layer.array.view.shape == (2, 9, 512, 512)
-    shown = sorted(int(layer.array.view[w, s].max()) for w in range(2) for s in range(9))
+    assert layer.array is not None and layer.array.shape == (2, 9, 512, 512)
+    view = layer.array.view()
+    shown = sorted(int(view[w, s].max()) for w in range(2) for s in range(9))
     assert shown == list(range(1, 19))
-
-
-def _root(array: np.ndarray) -> object:
-    """What finally owns the array's memory (through views and a buffer export)."""
-    owner: object = array
-    while isinstance(owner, np.ndarray) and owner.base is not None:
-        owner = owner.base
-    return owner.obj if isinstance(owner, memoryview) else owner
 
 
 def test_live_stream_overwrites_one_plane_in_place() -> None:
@@ -227,17 +216,19 @@ def test_live_stream_overwrites_one_plane_in_place() -> None:
     plans.add(display, [ReceivedImage(item, np.full((8, 8), 5, np.uint16))])
     stored = next(iter(plans.store.layers.values()))
     assert stored.array is not None
-    array = stored.array.view
+    array = stored.array
     first = plans.store.take_changes()
     assert first.created == [stored.name] and first.images == 1
     for frame in range(50):
         frame_item = image((0, "raw"), (8, 8), "uint16", well="A01", channel=1, site=1)
         plans.add(display, [ReceivedImage(frame_item, np.full((8, 8), frame, np.uint16))])
     changes = plans.store.take_changes()
-    assert stored.array.view is array  # the same array napari holds: no growth, no copy
+    assert stored.array is array  # the same planes napari reads: no growth, no copy
     assert changes.written == {stored.name} and not changes.reshaped and not changes.created
     assert changes.images == 50
-    assert int(array[0, 0, 0, 0]) == 49
+    assert int(array.view()[0, 0, 0, 0]) == 49
+    source = plans.store.source
+    assert isinstance(source, MemoryPlanes) and source.bytes == 8 * 8 * 2  # old ones freed
 
 
 def test_a_leased_image_rewritten_while_copied_is_blanked_not_shown() -> None:
@@ -246,7 +237,7 @@ def test_a_leased_image_rewritten_while_copied_is_blanked_not_shown() -> None:
     first = image((0, "raw"), (8, 8), "uint16", well="A01", channel=1, site=1)
     plans.add(display, [ReceivedImage(first, np.full((8, 8), 5, np.uint16))])
     stored = next(iter(plans.store.layers.values()))
-    assert stored.array is not None and int(stored.array.view.max()) == 5
+    assert stored.array is not None and int(np.asarray(stored.array).max()) == 5
     plans.store.take_changes()
     book = LeaseBook(lambda: None)
     entries = {gen: np.array([gen, 0, 0, 0], "<u8") for gen in (4, 6)}
@@ -261,7 +252,7 @@ def test_a_leased_image_rewritten_while_copied_is_blanked_not_shown() -> None:
             ReceivedImage(newer, np.full((8, 8), 9, np.uint16), torn),
         ],
     )
-    view = stored.array.view
+    view = np.asarray(stored.array)
     assert plans.store.take_torn() == [newer]
     assert int(view[..., 0, :, :].max()) == 0  # site 1: blanked, neither 5 nor 9
     assert int(view[..., 1, :, :].min()) == 7  # site 2: shown
@@ -294,8 +285,8 @@ def test_two_display_configs_naming_one_layer_get_separate_layers() -> None:
     assert names == ["Step_00_raw_Channel_1", "Step_00_raw_Channel_1 (2)"]
     assert plans.store.layers[names[0]].colormap == "gray"
     assert plans.store.layers[names[1]].colormap == "green"
-    assert int(plans.store.layers[names[1]].napari_data().max()) == 2
-    assert int(plans.store.layers[names[0]].napari_data().max()) == 1
+    assert int(np.asarray(plans.store.layers[names[1]].napari_data()).max()) == 2
+    assert int(np.asarray(plans.store.layers[names[0]].napari_data()).max()) == 1
 
 
 def test_describe_names_the_slice_in_registry_order() -> None:
@@ -326,5 +317,5 @@ def test_runs_from_extra_and_replace_layers(replace: bool) -> None:
     )
     plans.add(display, [ReceivedImage(item("A01", 2), np.full((2, 2), 2, np.uint8))])
     (stored,) = plans.store.layers.values()
-    shown = [int(stored.napari_data()[w].max()) for w in range(2)]
+    shown = [int(np.asarray(stored.napari_data()[w]).max()) for w in range(2)]
     assert shown == ([2, 0] if replace else [2, 1])

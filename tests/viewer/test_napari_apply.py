@@ -30,7 +30,9 @@ def fake() -> Any:
     # pydantic fields are not class attributes, so autospec cannot see them: plain stand-ins
     viewer.layers = mock.MagicMock()
     viewer.layers.__contains__.return_value = True
-    viewer.dims = SimpleNamespace(ndim=4, axis_labels=("0", "1", "2", "3"))
+    viewer.dims = SimpleNamespace(
+        ndim=4, axis_labels=("0", "1", "2", "3"), current_step=(0, 0, 0, 0), not_displayed=(0, 1)
+    )
 
     def add_image(data: Any, **kwargs: Any) -> Any:
         layer = mock.create_autospec(napari.layers.Image, instance=True)
@@ -75,10 +77,36 @@ def test_data_is_assigned_only_when_the_shape_grows(fake: Any) -> None:
     sink.flush()
     assert len(assigned) == 1 and assigned[0].shape == (3, 1, 8, 8)
     assert layer.refresh.call_count == 0
-    plans.add(config(), [frame("A02", 5)])
+    plans.add(config(), [frame("A02", 5)])  # well 1: the sliders show well 0
+    sink.flush()
+    assert len(assigned) == 1 and layer.refresh.call_count == 0  # off screen: napari idle
+    plans.add(config(), [frame("A01", 6)])  # the plane on screen
     sink.flush()
     assert len(assigned) == 1 and layer.refresh.call_count == 1
     assert fake.add_image.call_count == 1
+
+
+def test_a_write_refreshes_napari_only_when_its_plane_is_on_screen() -> None:
+    viewer = ViewerModel()
+    plans = Plans()
+    sink = NapariApplier(viewer, plans)
+    plans.add(config(), [frame(f"A{w:02d}", w) for w in range(1, 9)])
+    sink.flush()
+    (layer,) = viewer.layers
+    viewer.dims.set_current_step(0, 5)  # the user looks at A06
+    shown = []
+    layer.events.set_data.connect(lambda _: shown.append(1))
+    before = sink.refreshed
+    for w in (1, 2, 3, 4, 5, 7, 8):  # a plate streams in elsewhere
+        plans.add(config(), [frame(f"A{w:02d}", 100 + w)])
+        sink.flush()
+    assert sink.refreshed == before and not shown
+    plans.add(config(), [frame("A06", 106)])
+    sink.flush()
+    assert sink.refreshed == before + 1
+    assert int(np.asarray(layer._slice.image.raw).max()) == 106  # what napari draws
+    viewer.dims.set_current_step(0, 2)  # the slider moves: napari reads the new plane
+    assert int(np.asarray(layer._slice.image.raw).max()) == 103
 
 
 def test_nothing_new_means_no_napari_call(fake: Any) -> None:

@@ -43,6 +43,7 @@ USER_ERRORS = (
     "ViewerError",
     "SegmentError",
     "ControlTimeout",
+    "StoreError",
 )
 
 

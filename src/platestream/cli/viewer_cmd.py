@@ -32,17 +32,53 @@ def _port_range(text: str) -> range:
     return range(low, high + 1)
 
 
-def cmd_start(args: argparse.Namespace) -> int:
+def streaming_config(args: argparse.Namespace) -> Any:
+    """The viewer's streaming settings: defaults, then a pipeline file's
+    ``[pipeline.napari_streaming]`` (``--config``), then the command line's options."""
+    import dataclasses
+
+    from platestream.config import NapariStreamingConfig, is_unset
+
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        from platestream.pipeline import load_pipeline_file
+
+        section = load_pipeline_file(args.config).config.napari_streaming
+        for spec in dataclasses.fields(section):
+            value = getattr(section, spec.name)
+            if not is_unset(value):
+                values[spec.name] = value
+    for option, name in (
+        ("store", "store"),
+        ("store_dir", "store_dir"),
+        ("memory_mb", "viewer_memory_mb"),
+    ):
+        value = getattr(args, option, None)
+        if value is not None:
+            values[name] = value
+    if getattr(args, "port", None) is not None:
+        values["napari_port"] = args.port
+    return NapariStreamingConfig(**values)
+
+
+def start_viewer(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    """Run a viewer here (this process becomes it) or detached; ``extra``: more viewer
+    options (``--run RUN`` to reopen a run)."""
+    from platestream.config import resolve_current
+    from platestream.viewer.manager import store_arguments
+
+    config = streaming_config(args)
+    resolved = resolve_current(config).value
     if not args.detach:  # this process becomes the viewer
         from platestream.viewer.process import main
 
-        argv = ["--port", str(args.port), "--title", args.title, "--host", args.host]
+        port = resolved.napari_port
+        argv = ["--port", str(port), "--title", args.title, "--host", args.host]
         argv += ["--headless"] if args.headless else []
-        return main(argv + (["--keys", str(args.keys)] if args.keys else []))
-    from platestream.config import NapariStreamingConfig
+        argv += ["--keys", str(args.keys)] if getattr(args, "keys", None) else []
+        return main(argv + store_arguments(resolved) + (extra or []))
     from platestream.viewer.manager import NapariStreamVisualizer
 
-    config = NapariStreamingConfig(napari_port=args.port)
     visualizer = NapariStreamVisualizer(
         config,
         title=args.title,
@@ -50,6 +86,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         on_conflict=args.on_conflict,
         headless=args.headless,
     )
+    visualizer.extra_arguments = extra or []
     visualizer.start_viewer(async_mode=False)
     visualizer.close()  # persistent: the viewer stays
     if visualizer.pong is None:
@@ -57,6 +94,26 @@ def cmd_start(args: argparse.Namespace) -> int:
     pong = visualizer.pong
     print(f"viewer on port {visualizer.port} (control {visualizer.port + 1000}), pid {pong.pid}")
     return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    return start_viewer(args)
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """The viewer's run store options (they override ``--config``'s)."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a pipeline TOML file whose [pipeline.napari_streaming] settings apply",
+    )
+    parser.add_argument(
+        "--store", choices=("disk", "memory"), help="keep planes on disk (default) or in RAM"
+    )
+    parser.add_argument("--store-dir", help="the folder of runs (default: the user's data dir)")
+    parser.add_argument(
+        "--memory-mb", type=int, help="RAM for planes with a disk store (default 2048)"
+    )
 
 
 def _row(port: int, host: str) -> dict[str, Any] | None:
@@ -184,8 +241,9 @@ def register(groups: Any) -> None:
     commands.required = True
 
     start = commands.add_parser("start", help="run a viewer (here, or detached with --detach)")
-    start.add_argument("--port", type=int, default=5555, help="data port (control: +1000)")
+    start.add_argument("--port", type=int, help="data port (control: +1000; default 5555)")
     start.add_argument("--title", default="platestream")
+    add_store_options(start)
     start.add_argument("--detach", action="store_true", help="in the background; outlives us")
     start.add_argument("--keys", type=Path, help="require CURVE with these keys (remote use)")
     start.add_argument(

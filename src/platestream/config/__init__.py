@@ -25,6 +25,8 @@ from ._enums import (
     NapariDimensionMode,
     NapariVariableSizeHandling,
     OutputKind,
+    StoreCodec,
+    StoreKind,
     Transport,
 )
 from ._errors import ConfigError, ConfigFileError, ConfigIssue
@@ -105,6 +107,8 @@ __all__ = [
     "PipelineSpec",
     "Resolved",
     "StepSpec",
+    "StoreCodec",
+    "StoreKind",
     "StreamingConfig",
     "Transport",
     "TupleOf",

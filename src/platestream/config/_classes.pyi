@@ -6,7 +6,7 @@ from typing import Any
 
 from ._base import ConfigBase
 from ._components import ComponentRegistry, DimensionMode
-from ._enums import DeliveryMode, NapariColormap, NapariDimensionMode, NapariVariableSizeHandling, OutputKind, Transport
+from ._enums import DeliveryMode, NapariColormap, NapariDimensionMode, NapariVariableSizeHandling, OutputKind, StoreCodec, StoreKind, Transport
 from ._unset import Unset
 
 
@@ -33,6 +33,20 @@ class StreamingConfig(ConfigBase):
     """the most each producer's shared-memory pool grows to, in MiB (slots are reserved and
     pre-faulted when first needed, then reused)
     """
+    store: StoreKind
+    """where a viewer keeps what it receives: disk (an OME-Zarr run store, RAM holds at most
+    viewer_memory_mb of it) or memory (RAM only, nothing written)
+    """
+    store_dir: str
+    """the folder a viewer's runs go to, one folder per run (empty: platestream/runs in the
+    user's data directory, $XDG_DATA_HOME or ~/.local/share)
+    """
+    store_codec: StoreCodec
+    """compression of the run store's planes: lz4, zstd or none"""
+    viewer_memory_mb: int
+    """the most RAM, in MiB, a viewer with a disk store spends on planes (recent and not yet
+    written ones); when the disk lags, producers wait or drop, as counted
+    """
 
     def __init__(
         self,
@@ -43,6 +57,10 @@ class StreamingConfig(ConfigBase):
         delivery: DeliveryMode | str | Unset = ...,
         lossless_budget_s: float | Unset = ...,
         shm_pool_mb: int | Unset = ...,
+        store: StoreKind | str | Unset = ...,
+        store_dir: str | Unset = ...,
+        store_codec: StoreCodec | str | Unset = ...,
+        viewer_memory_mb: int | Unset = ...,
     ) -> None: ...
 
 
@@ -119,6 +137,10 @@ class NapariStreamingConfig(StreamingConfig, NapariDisplayConfig):
         delivery: DeliveryMode | str | Unset = ...,
         lossless_budget_s: float | Unset = ...,
         shm_pool_mb: int | Unset = ...,
+        store: StoreKind | str | Unset = ...,
+        store_dir: str | Unset = ...,
+        store_codec: StoreCodec | str | Unset = ...,
+        viewer_memory_mb: int | Unset = ...,
         napari_host: str | Unset = ...,
         napari_port: int | Unset = ...,
     ) -> None: ...

@@ -13,7 +13,15 @@ from typing import Any
 
 from ._base import ConfigBase, strict_init
 from ._components import ComponentRegistry
-from ._enums import DeliveryMode, NapariColormap, NapariVariableSizeHandling, OutputKind, Transport
+from ._enums import (
+    DeliveryMode,
+    NapariColormap,
+    NapariVariableSizeHandling,
+    OutputKind,
+    StoreCodec,
+    StoreKind,
+    Transport,
+)
 from ._field_specs import (
     FieldSpec,
     MapOf,
@@ -68,6 +76,34 @@ def streaming_specs() -> list[FieldSpec]:
                 "reserved and pre-faulted when first needed, then reused)"
             ),
             check_between(0, 65536, " MiB (64 GiB)"),
+        ),
+        FieldSpec(
+            "store",
+            StoreKind,
+            StoreKind.DISK,
+            "where a viewer keeps what it receives: disk (an OME-Zarr run store, RAM holds "
+            "at most viewer_memory_mb of it) or memory (RAM only, nothing written)",
+        ),
+        FieldSpec(
+            "store_dir",
+            str,
+            "",
+            "the folder a viewer's runs go to, one folder per run (empty: platestream/runs "
+            "in the user's data directory, $XDG_DATA_HOME or ~/.local/share)",
+        ),
+        FieldSpec(
+            "store_codec",
+            StoreCodec,
+            StoreCodec.LZ4,
+            "compression of the run store's planes: lz4, zstd or none",
+        ),
+        FieldSpec(
+            "viewer_memory_mb",
+            int,
+            2048,
+            "the most RAM, in MiB, a viewer with a disk store spends on planes (recent and "
+            "not yet written ones); when the disk lags, producers wait or drop, as counted",
+            check_between(16, 1 << 20, " MiB (1 TiB)"),
         ),
     ]
 

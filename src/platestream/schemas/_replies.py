@@ -44,6 +44,40 @@ class DisplayState:
     latency_p99_ms: float = wire_field(
         "99th percentile of that latency, recent batches (ms)", default=0.0, minimum=0.0
     )
+    store: str = wire_field(
+        "where the planes are kept: 'disk' (a run store), 'memory', or '' (no display)",
+        default="",
+        max_length=16,
+    )
+    store_path: str = wire_field(
+        "the run folder the viewer writes ('' without one)", default="", max_length=4096
+    )
+    stored: int = wire_field("images written to the run store", default=0, minimum=0)
+    unstored: Mapping[str, int] = wire_field(
+        "images shown but not kept on disk, by reason: disk_full, write_failed (see "
+        "store_error), no_place (no plate position, e.g. no well), no_store (no run store)",
+        default_factory=dict,
+        max_length=16,
+    )
+    store_queued_bytes: int = wire_field(
+        "bytes of planes waiting for the disk", default=0, minimum=0
+    )
+    cache_bytes: int = wire_field(
+        "bytes of planes held in RAM (at most the memory budget, plus planes the disk has "
+        "not taken yet)",
+        default=0,
+        minimum=0,
+    )
+    memory_budget_bytes: int = wire_field(
+        "the viewer's plane memory budget (viewer_memory_mb; 0: no bound, store = memory)",
+        default=0,
+        minimum=0,
+    )
+    store_error: str = wire_field(
+        "the first store failure: its path and what to do ('' if none)",
+        default="",
+        max_length=4096,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,9 @@
 """The viewer's layer model, Qt-free: received images -> plans -> arrays -> napari calls.
 
 * ``Plans`` (``_plans``): one ``platestream.layering`` plan per display config.
-* ``LayerStore`` (``_layer_store``): the arrays behind the layers, written plane by plane
-  (``_growable``: arrays that grow without copying).
+* ``LayerStore`` (``_layer_store``): the layers' contents, written plane by plane; image
+  and labels layers hold planes by reference (``_stack``), the pixels live in a plane
+  source (``_sources``): RAM, or the run store on disk behind a bounded cache.
 * ``NapariApplier`` (``_napari_apply``): the only code that calls napari's layer API;
   duck-typed, so it runs against a ``ViewerModel`` in tests.
 * ``layers_report`` (``_layers_report``): the ``layers`` request's answer.
@@ -10,13 +11,25 @@
 Imports no Qt (checked by import-linter).
 """
 
+from ._layer_store import LayerStore
 from ._layers_report import layers_report
 from ._napari_apply import NapariApplier
 from ._plans import Plans, display_key
+from ._sources import MemoryPlanes, StoredPlanes, StoreStatus, open_source, stored_images
+from ._stack import LayerPlanes, LevelView, StoredPlane
 
 __all__ = [
+    "LayerPlanes",
+    "LayerStore",
+    "LevelView",
+    "MemoryPlanes",
     "NapariApplier",
     "Plans",
+    "StoreStatus",
+    "StoredPlane",
+    "StoredPlanes",
     "display_key",
     "layers_report",
+    "open_source",
+    "stored_images",
 ]

@@ -43,7 +43,8 @@ from platestream.layering import (
     WritePlane,
 )
 
-from ._growable import Array, GrowableArray
+from ._sources import MemoryPlanes
+from ._stack import Array, LayerPlanes, PlaneSource, StoredPlane
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class StoredLayer:
     axes: tuple[Axis, ...]
     colormap: str | None
     components: Mapping[str, AxisValue]  # the sliced components' values (step, channel...)
-    array: GrowableArray | None = None
+    array: LayerPlanes | None = None
     planes: dict[Index, Array] = field(default_factory=dict)
     sizes: list[int] = field(default_factory=list)
     contrast: tuple[float, float] | None = None  # from the first plane written
@@ -81,10 +82,15 @@ class StoredLayer:
             plane = tuple(f"Plane{i}" for i in range(self.plane_ndim - 2)) + PLANE_LABELS
         return (*(axis.label for axis in self.axes), *plane)
 
+    @property
+    def multiscale(self) -> bool:
+        return self.array is not None and self.array.levels > 1
+
     def napari_data(self) -> Any:
-        """What ``layer.data`` is: the array view, an (N, D) points array or shape list."""
+        """What ``layer.data`` is: the planes' view (a list of views per pyramid level when
+        multiscale), an (N, D) points array or a shape list."""
         if self.array is not None:
-            return self.array.view
+            return self.array.napari_data()
         ndim = len(self.axes) + 2
         entries = sorted(self.planes.items())
         if self.kind is LayerKind.POINTS:
@@ -126,6 +132,7 @@ class Changes:
     removed: list[str] = field(default_factory=list)
     reshaped: set[str] = field(default_factory=set)
     written: set[str] = field(default_factory=set)
+    written_at: dict[str, set[Index]] = field(default_factory=dict)  # the planes written
     relabeled: set[str] = field(default_factory=set)
     images: int = 0  # planes written
 
@@ -136,7 +143,8 @@ class Changes:
 class LayerStore:
     """Applies plan operations in order; every layer is a ``StoredLayer`` by napari name."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: PlaneSource | None = None) -> None:
+        self.source: PlaneSource = source if source is not None else MemoryPlanes()
         self.layers: dict[str, StoredLayer] = {}
         self._changes = Changes()
         self._intact: IntactOf | None = None
@@ -187,7 +195,9 @@ class LayerStore:
         for name in names:
             if name not in self.layers:
                 continue
-            del self.layers[name]
+            removed = self.layers.pop(name)
+            if removed.array is not None:
+                removed.array.clear_all()
             if name in self._changes.created:  # created and removed between two frames
                 self._changes.created.remove(name)
             else:
@@ -198,6 +208,9 @@ class LayerStore:
     def clear(self) -> list[str]:
         """Forget every layer; returns their names (for napari to remove)."""
         names = list(self.layers)
+        for layer in self.layers.values():
+            if layer.array is not None:
+                layer.array.clear_all()
         self.layers.clear()
         self._changes = Changes()
         self.shown.clear()
@@ -216,7 +229,7 @@ class LayerStore:
         if op.kind in ARRAY_KINDS:
             assert op.plane_shape is not None and op.dtype is not None
             sizes = tuple(axis.size for axis in op.axes)
-            layer.array = GrowableArray(sizes, op.plane_shape, np.dtype(op.dtype))
+            layer.array = LayerPlanes(sizes, op.plane_shape, np.dtype(op.dtype), self.source)
         else:
             layer.sizes = [axis.size for axis in op.axes]
         self.layers[name] = layer
@@ -240,12 +253,7 @@ class LayerStore:
     def _add_axis(self, op: AddAxis, names: Mapping[str, str], _: PixelsOf) -> None:
         layer = self._layer(names, op.layer)
         if layer.array is not None:
-            old = np.expand_dims(layer.array.view, op.axis)
-            shape = list(old.shape)
-            shape[op.axis] = op.size
-            data: Array = np.zeros(shape, dtype=old.dtype)
-            data[_at(op.axis, op.existing_index)] = old
-            layer.array.replace(data, layer.array.plane_shape)
+            layer.array.add_axis(op.axis, op.size, op.existing_index)
         else:
             layer.sizes.insert(op.axis, op.size)
             layer.planes = {
@@ -257,20 +265,13 @@ class LayerStore:
     def _resize(self, op: ResizePlane, names: Mapping[str, str], _: PixelsOf) -> None:
         layer = self._layer(names, op.layer)
         assert layer.array is not None
-        old = layer.array.view
-        stacked = old.ndim - len(layer.array.plane_shape)
-        data: Array = np.zeros(old.shape[:stacked] + op.plane_shape, dtype=old.dtype)
-        common: tuple[slice, ...] = (slice(None),) * stacked + tuple(
-            slice(0, min(a, b)) for a, b in zip(old.shape[stacked:], op.plane_shape, strict=True)
-        )
-        data[common] = old[common]
-        layer.array.replace(data, op.plane_shape)
+        layer.array.resize(op.plane_shape)  # planes are padded or cropped as they are read
         self._changes.reshaped.add(layer.name)
 
     def _set_dtype(self, op: SetDtype, names: Mapping[str, str], _: PixelsOf) -> None:
         layer = self._layer(names, op.layer)
         assert layer.array is not None
-        layer.array.replace(layer.array.view.astype(op.dtype), layer.array.plane_shape)
+        layer.array.set_dtype(op.dtype)  # planes are cast as they are read
         self._changes.reshaped.add(layer.name)
 
     def _set_labels(self, op: SetAxisLabels, names: Mapping[str, str], _: PixelsOf) -> None:
@@ -294,22 +295,29 @@ class LayerStore:
                 return
             layer.planes[op.index] = payload
             self._changes.reshaped.add(layer.name)
-        else:
-            plane = layer.array.view[op.index]
-            if any(op.pad):
-                plane[...] = 0
-                plane[tuple(slice(0, n) for n in data.shape)] = data
-            else:
-                plane[...] = data
-            if self._torn(op.item):
-                plane[...] = 0
-                self._changes.written.add(layer.name)
-                return
+        elif isinstance(data, StoredPlane):  # a reopened run's plane: by reference
+            layer.array.set(op.index, data.ref)
             if layer.contrast is None and layer.kind is LayerKind.IMAGE:
-                layer.contrast = estimate_contrast(data)
-            self._changes.written.add(layer.name)
+                layer.contrast = data.contrast
+            self._written(layer.name, op.index)
+        else:
+            # The plane is copied out of the transport's buffer (a lease may be rewritten);
+            # the copy belongs to the plane source from now on.
+            plane: Array = np.array(data, copy=True)
+            if self._torn(op.item):
+                layer.array.clear(op.index)
+                self._written(layer.name, op.index)
+                return
+            layer.array.set(op.index, self.source.put(op.item, plane))
+            if layer.contrast is None and layer.kind is LayerKind.IMAGE:
+                layer.contrast = estimate_contrast(plane)
+            self._written(layer.name, op.index)
         self._changes.images += 1
         self.shown.append(op.item)
+
+    def _written(self, name: str, index: Index) -> None:
+        self._changes.written.add(name)
+        self._changes.written_at.setdefault(name, set()).add(index)
 
     def _torn(self, item: ImageItem) -> bool:
         if self._intact is None or self._intact(item):
@@ -325,13 +333,14 @@ class LayerStore:
             self._changes.reshaped.add(target.name)
             return
         assert op.region is not None
-        region = tuple(slice(0, n) for n in op.region)
-        plane = target.array.view[op.index]
-        plane[...] = 0
-        plane[region] = source.array.view[op.source_index][region]
+        entry = source.array.entry(op.source_index)
+        if entry is None:
+            target.array.clear(op.index)
+        else:
+            target.array.set(op.index, entry.ref, tuple(op.region))
         if target.contrast is None:
             target.contrast = source.contrast
-        self._changes.written.add(target.name)
+        self._written(target.name, op.index)
 
     def _clear_plane(self, op: ClearPlane, names: Mapping[str, str], _: PixelsOf) -> None:
         layer = self._layer(names, op.layer)
@@ -339,8 +348,8 @@ class LayerStore:
             layer.planes.pop(op.index, None)
             self._changes.reshaped.add(layer.name)
         else:
-            layer.array.view[op.index] = 0
-            self._changes.written.add(layer.name)
+            layer.array.clear(op.index)
+            self._written(layer.name, op.index)
 
     def _clear_layer(self, op: ClearLayer, names: Mapping[str, str], _: PixelsOf) -> None:
         layer = self._layer(names, op.layer)
@@ -348,16 +357,12 @@ class LayerStore:
             layer.planes.clear()
             self._changes.reshaped.add(layer.name)
         else:
-            layer.array.view[...] = 0
+            layer.array.clear_all()
             self._changes.written.add(layer.name)
 
 
 def _shift(index: Index, axis: int, at: int) -> Index:
     return tuple(i + 1 if a == axis and i >= at else i for a, i in enumerate(index))
-
-
-def _at(axis: int, position: int) -> tuple[slice, ...]:
-    return (*([slice(None)] * axis), slice(position, position + 1))
 
 
 _HANDLERS: dict[type, Callable[[LayerStore, Any, Mapping[str, str], PixelsOf], None]] = {

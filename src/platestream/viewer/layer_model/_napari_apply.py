@@ -4,8 +4,9 @@ Qt-free and duck-typed (``viewer`` is a ``napari.Viewer`` or a ``ViewerModel``),
 tested against a spec'd fake and a real ``ViewerModel`` without a GUI. What napari is told:
 
 * a layer is added **once** (``add_image``/``add_labels``/``add_points``/``add_shapes``);
-* planes written in place cost a ``layer.refresh()`` (the arrays napari holds are the
-  store's own, so no copy and no new array);
+* planes written in place cost a ``layer.refresh()`` - and only when a written plane is
+  the one on screen: a plate streaming in while the user looks at one well costs napari
+  nothing (napari reads the planes when the sliders move there);
 * ``layer.data`` is assigned only when the array object changed (a new well, axis, plane
   shape or dtype) - and for points and shapes, which are rebuilt from their planes;
 * contrast limits are set at first show, from the first plane's range, and never again;
@@ -45,6 +46,7 @@ class NapariApplier:
         self.layers: dict[str, Any] = {}  # napari name -> the napari layer we created
         self._contrast_pending: set[str] = set()
         self._to_create: list[str] = []  # planned layers not created yet, oldest first
+        self.refreshed = 0  # layer refreshes asked of napari (written planes on screen)
 
     @property
     def pending(self) -> int:
@@ -80,8 +82,9 @@ class NapariApplier:
             if name in self.layers:
                 self.layers[name].data = self._data(stored[name])
         for name in changes.written - new - changes.reshaped - waiting:
-            if name in self.layers:
+            if name in self.layers and self._on_screen(name, changes.written_at.get(name)):
                 self.layers[name].refresh()
+                self.refreshed += 1
         self._set_first_contrast()
         if new or changes.relabeled or changes.reshaped:
             self._label_axes(new | changes.relabeled | changes.reshaped)
@@ -112,15 +115,36 @@ class NapariApplier:
             return [(polygon, "polygon") for polygon in data]
         return data
 
+    def _on_screen(self, name: str, indices: set[tuple[int, ...]] | None) -> bool:
+        """Is any of these stacked indices the slice napari shows of layer ``name``?"""
+        stored = self.plans.store.layers.get(name)
+        if not indices or stored is None or stored.array is None:
+            return True
+        dims = self.viewer.dims
+        point = tuple(dims.current_step)
+        hidden = set(dims.not_displayed)
+        offset = len(point) - (len(stored.axes) + stored.plane_ndim)
+        for index in indices:
+            if all(
+                offset + d not in hidden or point[offset + d] == i
+                for d, i in enumerate(index)
+                if 0 <= offset + d < len(point)
+            ):
+                return True
+        return False
+
     def _create(self, name: str, stored: StoredLayer) -> None:
-        common = {"name": name, "metadata": {MARK: True}}
+        common: dict[str, Any] = {"name": name, "metadata": {MARK: True}}
         data = self._data(stored)
+        if stored.array is not None:
+            common["multiscale"] = stored.multiscale
         if stored.kind is LayerKind.IMAGE:
+            assert stored.array is not None
             contrast = stored.contrast or PLACEHOLDER_CONTRAST
             layer = self.viewer.add_image(
                 data, colormap=stored.colormap or "gray", contrast_limits=contrast, **common
             )
-            layer.contrast_limits_range = _slider_range(data.dtype, contrast)
+            layer.contrast_limits_range = _slider_range(stored.array.dtype, contrast)
             if stored.contrast is None:
                 self._contrast_pending.add(name)
         elif stored.kind is LayerKind.LABELS:

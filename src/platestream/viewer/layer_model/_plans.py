@@ -35,10 +35,10 @@ from platestream.layering import (
     why_not_shown,
     why_not_shown_values,
 )
-from platestream.schemas import DropReason
+from platestream.schemas import DropReason, display_to_wire
 
-from ._growable import Array
 from ._layer_store import LayerStore, StoredLayer
+from ._stack import Array, StoredPlane
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class Plans:
         self._owners: dict[str, _Plan] = {}  # napari name -> the plan that created it
         self._registries: dict[str, ComponentRegistry] = {}
         self._dropped: list[tuple[DropReason, ImageItem]] = []
+        self._wire: dict[Hashable, dict[str, Any]] = {}  # display key -> its wire form
 
     def take_dropped(self) -> list[tuple[DropReason, ImageItem]]:
         """Images not shown since the last call, each with its reason: ``rejected`` (no
@@ -88,11 +89,17 @@ class Plans:
         of the failed call are counted ``display_failed``.
         """
         plan = self._plan(display)
+        source = self.store.source
+        if hasattr(source, "display"):  # the run store records how its planes were shown
+            key = display_key(display)
+            if key not in self._wire:
+                self._wire[key] = display_to_wire(display)
+            source.display = self._wire[key]
         showable = []
         for image in images:
             item, data = image.item, image.data
             if why_not_shown(item.kind, tuple(data.shape), str(data.dtype)) or (
-                why_not_shown_values(item.kind, data)
+                not isinstance(data, StoredPlane) and why_not_shown_values(item.kind, data)
             ):
                 self._dropped.append((DropReason.REJECTED, item))
             else:

@@ -74,12 +74,27 @@ class ViewerError(RuntimeError):
     """The viewer could not be started, reached or stopped."""
 
 
+def store_arguments(config: Any) -> list[str]:
+    """The viewer command's run store options from a resolved streaming config (``store``,
+    ``store_dir``, ``store_codec``, ``viewer_memory_mb``)."""
+    arguments = ["--store", _value(config.store), "--codec", _value(config.store_codec)]
+    arguments += ["--memory-mb", str(config.viewer_memory_mb)]
+    if config.store_dir:
+        arguments += ["--store-dir", str(config.store_dir)]
+    return arguments
+
+
+def _value(field: Any) -> str:
+    return str(getattr(field, "value", field))
+
+
 def viewer_command(
     port: int,
     title: str,
     host: str = "127.0.0.1",
     exit_with: int = 0,
     headless: bool = False,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     command = [sys.executable, "-m", MARKER, "--port", str(port), "--title", title]
     if host != "127.0.0.1":
@@ -88,18 +103,23 @@ def viewer_command(
         command += ["--exit-with", str(exit_with)]
     if headless:
         command.append("--headless")
-    return command
+    return command + list(extra)
 
 
 def spawn_viewer(
-    port: int, title: str, *, persistent: bool, headless: bool = False
+    port: int,
+    title: str,
+    *,
+    persistent: bool,
+    headless: bool = False,
+    extra: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """Start a viewer process; its output goes to ``<runtime dir>/viewer-<port>.log``."""
     log_path = runtime_dir() / f"viewer-{port}.log"
     exit_with = 0 if persistent else os.getpid()
     with open(log_path, "ab") as out:
         return subprocess.Popen(
-            viewer_command(port, title, exit_with=exit_with, headless=headless),
+            viewer_command(port, title, exit_with=exit_with, headless=headless, extra=extra),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -136,6 +156,7 @@ class NapariStreamVisualizer:
         self.startup_timeout_s = startup_timeout_s
         self.quit_timeout_s = quit_timeout_s
         self.headless = headless  # the viewer runs its own X server, for as long as it lives
+        self.extra_arguments: list[str] = []  # more viewer options (e.g. --run to reopen)
         self.host: str = self.config.napari_host
         self.port: int = self.config.napari_port
         self.pong: Pong | None = None
@@ -226,7 +247,11 @@ class NapariStreamVisualizer:
         if not self.host.startswith("127.") and self.host not in ("localhost", "::1"):
             raise ViewerError(f"no viewer answers on {self.host}:{port}; start it there")
         self.process = spawn_viewer(
-            port, self.title, persistent=self.persistent, headless=self.headless
+            port,
+            self.title,
+            persistent=self.persistent,
+            headless=self.headless,
+            extra=[*store_arguments(self.config), *self.extra_arguments],
         )
         while time.monotonic() < deadline:
             pong = ping(self.host, port, min(1.0, max(0.05, deadline - time.monotonic())))

@@ -40,6 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a private X server (Xvfb) for as long as this viewer lives",
     )
     parser.add_argument(
+        "--store",
+        choices=("disk", "memory"),
+        default="disk",
+        help="disk: write every plane to an OME-Zarr run store, keep a bounded cache in RAM; "
+        "memory: RAM only",
+    )
+    parser.add_argument(
+        "--store-dir", default="", help="the folder of runs (default: the user's data dir)"
+    )
+    parser.add_argument(
+        "--run", default="", help="an existing run folder: show it and continue writing it"
+    )
+    parser.add_argument("--codec", choices=("lz4", "zstd", "none"), default="lz4")
+    parser.add_argument("--memory-mb", type=int, default=2048, help="RAM for planes (store = disk)")
+    parser.add_argument(
         "--size",
         default="1200x800",
         help="window size WxH (snapshots do not depend on napari's remembered geometry)",
@@ -98,21 +113,60 @@ class _Lifetime:
             os.close(self._pidfd)
 
 
-def _assemble(viewer: Any, receiver: Any, title: str) -> tuple[Any, Any]:
-    """The pump, status dock and slice caption around a viewer and a receiver."""
+def _assemble(viewer: Any, receiver: Any, title: str, source: Any = None) -> tuple[Any, Any]:
+    """The pump, status dock and slice caption around a viewer and a receiver; ``source``
+    keeps the planes (default: RAM)."""
+    from ..layer_model import LayerStore, MemoryPlanes, Plans
     from ._display_stats import DisplayStats
     from ._pump import Pump
     from ._status_dock import SliceCaption, StatusDock
 
+    source = source if source is not None else MemoryPlanes()
     stats = DisplayStats(title)
+    stats.store_kind = "disk" if hasattr(source, "status") else "memory"
+    if hasattr(source, "status"):
+        stats.store_status = source.status
     receiver.report_display(stats.state)
-    pump = Pump(viewer, receiver, stats)
+    pump = Pump(viewer, receiver, stats, plans=Plans(LayerStore(source)))
     panel = StatusDock(receiver, stats, pump)
     viewer.window.add_dock_widget(panel, name="platestream", area="right")
     caption = SliceCaption(viewer, pump, panel)
     pump.caption = caption.text
     pump.after_layout = caption.update
     return pump, caption
+
+
+def _open_source(args: argparse.Namespace) -> Any:
+    from ..layer_model import open_source
+
+    source = open_source(
+        args.store, args.store_dir, args.title, args.codec, args.memory_mb, args.run or None
+    )
+    error = getattr(source, "error", "")
+    if error:
+        _emit("warning", message=f"no run store: {error}; planes are kept in RAM only")
+    return source
+
+
+def _reopen(pump: Any, source: Any) -> int:
+    """Show what the run store already holds (a reopened or restarted run)."""
+    if not hasattr(source, "run") or source.run is None:
+        return 0
+    from platestream.config import ConfigError, ConfigLayer, NapariStreamingConfig, resolve
+    from platestream.schemas import display_from_wire
+
+    from ..layer_model import stored_images
+
+    default = resolve(NapariStreamingConfig, [ConfigLayer(NapariStreamingConfig(), "run")]).value
+    plates = []
+    for wire, images in stored_images(source):
+        try:
+            display = display_from_wire(wire) if wire else default
+        except (ConfigError, ValueError, TypeError) as err:
+            logging.getLogger(__name__).warning("run display config unreadable (%s)", err)
+            display = default
+        plates.append((display, images))
+    return pump.reopen(plates) if plates else 0
 
 
 def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | None = None) -> int:
@@ -164,7 +218,9 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
         viewer.close()
         return PORT_TAKEN
     lifetime = _Lifetime(app, args.exit_with)
-    pump, caption = _assemble(viewer, receiver, args.title)
+    source = _open_source(args)
+    pump, caption = _assemble(viewer, receiver, args.title, source)
+    reopened = _reopen(pump, source)
 
     def shut_down() -> None:
         viewer.close()  # the last window closing ends the loop; quit() in case it hides
@@ -186,7 +242,14 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
     # the viewer is killed right after (``viewer list`` then shows it red).
     write_record(record)
     receiver.start()
-    _emit("ready", data_port=receiver.data_port, pid=os.getpid(), viewer_id=receiver.viewer_id)
+    _emit(
+        "ready",
+        data_port=receiver.data_port,
+        pid=os.getpid(),
+        viewer_id=receiver.viewer_id,
+        run=str(source.run.path) if getattr(source, "run", None) is not None else "",
+        reopened=reopened,
+    )
     if on_ready is not None:
         on_ready(viewer)
     try:
@@ -195,6 +258,8 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
         caption.overlay = None
         pump.close()
         receiver.close()
+        if hasattr(source, "close"):
+            source.close()  # what the disk has not taken yet is written before the exit
         remove_record(record.port, record.viewer_id)
         lifetime.close()
         with contextlib.suppress(RuntimeError):  # already closed with its window

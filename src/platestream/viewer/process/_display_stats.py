@@ -11,10 +11,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from platestream.schemas import DisplayState
+
+from ..layer_model import StoreStatus
 
 WINDOW_S = 5.0  # rates are averaged over this many seconds
 LATENCIES = 1024  # recent batches whose latency the percentiles cover
@@ -30,6 +33,8 @@ class DisplayStats:
         self._shown: deque[tuple[float, int]] = deque()  # (when, displayed so far)
         self._received: deque[tuple[float, int]] = deque()  # (when, received so far)
         self._state = DisplayState(title=title)
+        self.store_kind = ""  # "disk" or "memory"
+        self.store_status: Callable[[], StoreStatus | None] = lambda: None
 
     def record_display(self, images: int, latencies_s: list[float]) -> None:
         """An apply showed ``images`` images of batches sent ``latencies_s`` ago."""
@@ -45,7 +50,20 @@ class DisplayStats:
             while len(series) > 2 and now - series[1][0] >= WINDOW_S:
                 series.popleft()
         p50, p99 = self.latency_ms()
+        store = self.store_status()
+        stored: dict[str, Any] = {"store": self.store_kind}
+        if store is not None:
+            stored.update(
+                store_path=store.path,
+                stored=store.stored,
+                unstored=dict(store.unstored_reasons or {}),
+                store_queued_bytes=int(store.queued_mb * 2**20),
+                cache_bytes=int(store.cache_mb * 2**20),
+                memory_budget_bytes=int(store.budget_mb * 2**20),
+                store_error=store.error[:4096],
+            )
         self._state = DisplayState(
+            **stored,
             title=self.title,
             layers=layers,
             layers_pending=pending,

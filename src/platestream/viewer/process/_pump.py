@@ -57,14 +57,20 @@ class Pump(QObject):
     receiver_failed = Signal()  # the receive thread ended by a failure (emitted there)
 
     def __init__(
-        self, viewer: Any, receiver: Receiver, stats: DisplayStats, frame_s: float = FRAME_S
+        self,
+        viewer: Any,
+        receiver: Receiver,
+        stats: DisplayStats,
+        frame_s: float = FRAME_S,
+        plans: Plans | None = None,
     ) -> None:
         super().__init__()
         self.viewer = viewer
         self.receiver = receiver
         self.stats = stats
         self.frame_s = frame_s
-        self.plans = Plans()
+        self.plans = plans if plans is not None else Plans()
+        self.waits_for_disk = 0  # applies that left images queued: the disk lagged
         self.applier = NapariApplier(viewer, self.plans, check_thread=assert_gui_thread)
         self.on_shutdown: Callable[[], None] = lambda: None
         self.caption: Callable[[], str] = lambda: ""  # the slice caption (panel)
@@ -83,6 +89,9 @@ class Pump(QObject):
         receiver.on_arrival(self._arrival)
         for kind in ("clear", "snapshot", "shutdown", "layers"):
             receiver.handle(kind, self._to_gui)
+        source = self.plans.store.source
+        if hasattr(source, "on_relief"):  # the disk caught up: take what waited
+            source.on_relief = self._arrival
 
     # ------------------------------------------------------------ receive thread
 
@@ -129,6 +138,8 @@ class Pump(QObject):
         if self.closed:
             return 0
         self._signalled.clear()  # arrivals from now on signal again
+        if self._disk_lags():
+            return 0  # images stay queued: producers wait (lossless) or count queue_full
         batches = self.receiver.take()
         try:
             self._plan(batches)
@@ -143,6 +154,38 @@ class Pump(QObject):
         except Exception:  # napari refused an update: the pixels are in the layers' arrays
             log.exception("updating napari failed; the layers show it at the next refresh")
             return 0
+
+    def _disk_lags(self) -> bool:
+        """More planes wait for the disk than the memory budget holds: take nothing now;
+        the writer's relief signal (``on_relief``) schedules the next apply."""
+        source: Any = self.plans.store.source
+        if not getattr(source, "congested", False):
+            return False
+        source.waiting = True
+        if not source.congested:  # caught up between the two checks
+            source.waiting = False
+            return False
+        self.waits_for_disk += 1
+        return True
+
+    def reopen(self, runs: list[tuple[Any, list[Any]]]) -> int:
+        """Show the planes a reopened run holds (display config, images by reference);
+        returns how many. Nothing is read from disk until napari draws it."""
+        count = 0
+        for display, images in runs:
+            self.plans.add(display, images)
+            count += len(images)
+        self.plans.store.take_shown()
+        self.plans.take_dropped()
+        self.applier.flush()
+        while self.applier.pending:
+            self.applier.flush()
+        if count:  # a reopened run starts at its first well and site, not napari's middle
+            dims = self.viewer.dims
+            dims.current_step = (0,) * int(dims.ndim)
+            QTimer.singleShot(0, self.viewer.reset_view)  # fit once the sliders are laid out
+        self.after_layout()
+        return count
 
     def _show(self, batches: list[ReceivedBatch], shown: int) -> int:
         """Record what went into the layers, then tell napari."""

@@ -31,6 +31,9 @@ ROWS = (
     ("latency", "send → display"),
     ("queue", "queue"),
     ("layers", "layers"),
+    ("store", "run store"),
+    ("unstored", "not stored"),
+    ("memory", "plane memory"),
     ("slice", "slice"),
 )
 
@@ -78,6 +81,29 @@ class StatusDock(QWidget):
             f"{state.queue_depth} batches, {state.queue_bytes / 2**20:.1f} MiB"
         )
         self.labels["layers"].setText(str(display.layers))
+        self.labels["store"].setText(store_text(display))
+        unstored = sum(display.unstored.values())
+        self.labels["unstored"].setText(
+            ", ".join(f"{n} {why}" for why, n in sorted(display.unstored.items()))
+            if unstored
+            else "0"
+        )
+        budget = display.memory_budget_bytes
+        self.labels["memory"].setText(
+            f"{display.cache_bytes / 2**20:.0f} of {budget / 2**20:.0f} MiB, "
+            f"{display.store_queued_bytes / 2**20:.0f} MiB to write"
+            if budget
+            else "all planes in RAM (store = memory)"
+        )
+
+
+def store_text(display: Any) -> str:
+    """The run store line: its folder and images written, or its first failure."""
+    if display.store != "disk":
+        return "none (store = memory)"
+    if display.store_error:
+        return f"{display.stored} written; {display.store_error}"
+    return f"{display.stored} written to {display.store_path}"
 
 
 class SliceCaption:

@@ -1,0 +1,652 @@
+"""The run store: a viewer's planes on disk as OME-Zarr (NGFF 0.5, Zarr v3, HCS layout).
+
+Arrays are zarr-python's; every piece of NGFF metadata is built and validated by yaozarrs'
+models (no hand-written NGFF JSON). A run folder::
+
+    RUN/zarr.json                    platestream: format, title, created, codec
+    RUN/s01_blur/zarr.json           ome: plate; platestream: the plate's layout
+    RUN/s01_blur/A/1/zarr.json       ome: well (its fields)
+    RUN/s01_blur/A/1/0/zarr.json     ome: multiscales (t, c, z, y, x) + omero channels
+    RUN/s01_blur/A/1/0/0, 1, 2...    the pyramid levels: one plane per chunk
+    RUN/s01_blur/A/1/0/labels/nuclei labels of that field (NGFF image-label)
+
+``put`` queues a plane for the writer thread and returns at once; the writer creates
+groups and arrays as planes need them, writes the plane and its pyramid (2x per level down
+to about 256 px), and rewrites the metadata of what grew at most once a second (and when
+it runs dry), so a reader opening the run mid-stream finds every well written so far.
+Write failures (a full or read-only disk) are counted per reason, with the first message
+kept; the viewer goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from yaozarrs import v05
+from zarr.codecs import BloscCodec, ZstdCodec
+
+from platestream.layering import ImageItem
+
+from ._layout import Locator, PlaneLocation, PlateLayout
+from ._wells import WellPosition, row_index
+
+log = logging.getLogger(__name__)
+Array = np.ndarray[Any, Any]
+FORMAT = 1  # the run store's own format version (platestream metadata, folder names)
+SMALLEST_LEVEL = 256  # pyramid levels halve until the plane fits this many pixels
+MAX_LEVELS = 8
+METADATA_EVERY_S = 1.0
+AXES = ("t", "c", "z", "y", "x")
+# A chunk on disk says "this plane arrived" (a reopened run lists them): write every plane,
+# even one that is all zeros.
+_ARRAY_CONFIG: dict[str, Any] = {"write_empty_chunks": True}
+
+Done = Callable[[bool], None]  # called by the writer: stored, or not
+
+
+class StoreError(Exception):
+    """A run store cannot be created, opened or read; the message names the path."""
+
+
+def pyramid_shapes(plane: tuple[int, int]) -> list[tuple[int, int]]:
+    """The (y, x) of each level: the plane, then halved until it fits ``SMALLEST_LEVEL``."""
+    shapes = [plane]
+    while max(shapes[-1]) > SMALLEST_LEVEL and len(shapes) < MAX_LEVELS:
+        y, x = shapes[-1]
+        shapes.append(((y + 1) // 2, (x + 1) // 2))
+    return shapes
+
+
+def downsample(plane: Array, labels: bool) -> Array:
+    """Half the size along y and x: the mean of 2x2 blocks (labels: every other pixel)."""
+    if labels or plane.dtype.kind in "bc":
+        return plane[..., ::2, ::2].copy()
+    y, x = plane.shape[-2:]
+    padded = plane
+    if y % 2 or x % 2:  # repeat the last row/column so the blocks are whole
+        pad = [(0, 0)] * (plane.ndim - 2) + [(0, y % 2), (0, x % 2)]
+        padded = np.pad(plane, pad, mode="edge")
+    blocks = padded.reshape(*padded.shape[:-2], (y + 1) // 2, 2, (x + 1) // 2, 2)
+    mean = blocks.mean(axis=(-3, -1), dtype=np.float64)
+    out: Array = np.rint(mean) if plane.dtype.kind in "ui" else mean
+    return out.astype(plane.dtype)
+
+
+def _codec(name: str) -> Any:
+    if name == "lz4":
+        return BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
+    if name == "zstd":
+        return ZstdCodec(level=1)
+    return None
+
+
+def _hex_color(colormap: str | None) -> str:
+    named = {
+        "red": "FF0000",
+        "green": "00FF00",
+        "blue": "0000FF",
+        "cyan": "00FFFF",
+        "magenta": "FF00FF",
+        "yellow": "FFFF00",
+    }
+    return named.get(colormap or "", "FFFFFF")
+
+
+@dataclass
+class _Image:
+    """An image (or label image) group of the store and its level arrays."""
+
+    path: str
+    levels: list[Any]  # zarr arrays, level 0 first
+    labels: bool
+    channels: int  # the c size the metadata was last written for
+
+
+@dataclass
+class StoreCounters:
+    stored: int = 0
+    unstored: dict[str, int] | None = None
+    queued_bytes: int = 0
+    error: str = ""
+
+    def __post_init__(self) -> None:
+        if self.unstored is None:
+            self.unstored = {}
+
+
+class RunStore:
+    """One run folder, created or reopened. ``put`` from any one thread; ``read`` too."""
+
+    def __init__(self, path: Path, *, title: str = "", codec: str = "lz4") -> None:
+        self.path = Path(path)
+        self.codec = codec
+        self._lock = threading.RLock()  # zarr handles and the layout: writer vs readers
+        self.locator = Locator()
+        self._images: dict[str, _Image] = {}
+        self._dirty: set[str] = set()  # plates whose metadata must be rewritten
+        self._wells_seen: dict[str, set[str]] = {}  # plate -> well paths with a group
+        self._fields: dict[tuple[str, str], set[int]] = {}  # (plate, well path) -> fields
+        self.written: set[PlaneLocation] = set()
+        # (location, plane, done); a flush marker has no location; None ends the writer
+        self._queue: queue.Queue[tuple[PlaneLocation | None, Array | None, Done] | None] = (
+            queue.Queue()
+        )
+        self._queued_bytes = 0
+        self._counters = StoreCounters()
+        self._on_idle: Callable[[], None] = lambda: None
+        self.title = title
+        self.root = self._open_root(title)
+        self._load()
+        self._thread = threading.Thread(target=self._write_loop, name="run-store", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ opening
+
+    def _open_root(self, title: str) -> Any:
+        marker = self.path / "zarr.json"
+        if marker.exists():
+            try:
+                root = zarr.open_group(self.path, mode="r+", zarr_format=3)
+                raw = root.attrs.get("platestream")
+                info: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+            except Exception as err:  # unreadable JSON, not a group, not Zarr v3
+                raise StoreError(
+                    f"{marker}: not a platestream run store ({type(err).__name__}: {err}); "
+                    "move it away or choose another store_dir"
+                ) from err
+            version = info.get("format")
+            if not isinstance(version, int):
+                raise StoreError(
+                    f"{marker}: not a platestream run store (no platestream format); "
+                    "choose another store_dir"
+                )
+            if version > FORMAT:
+                raise StoreError(
+                    f"{self.path}: written by a newer platestream (store format {version}, "
+                    f"this one reads {FORMAT}); upgrade platestream to open it"
+                )
+            self.title = str(info.get("title", self.title))
+            return root
+        try:
+            self.path.mkdir(parents=False, exist_ok=True)
+            root = zarr.open_group(self.path, mode="w-", zarr_format=3)
+            root.attrs.put(
+                {
+                    "platestream": {
+                        "format": FORMAT,
+                        "title": title,
+                        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "codec": self.codec,
+                    }
+                }
+            )
+        except FileNotFoundError as err:
+            raise StoreError(
+                f"{self.path.parent}: the store folder does not exist; create it or set "
+                "store_dir to an existing folder"
+            ) from err
+        except OSError as err:
+            raise StoreError(f"{self.path}: cannot create the run store: {_why(err)}") from err
+        return root
+
+    def _load(self) -> None:
+        """Read back the plates of a run written before (reopened or restarted)."""
+        for name, group in self.root.groups():
+            info = group.attrs.get("platestream")
+            if not isinstance(info, dict):
+                continue
+            try:
+                layout = PlateLayout.from_json(name, info)
+            except (KeyError, TypeError, ValueError) as err:
+                raise StoreError(
+                    f"{self.path / name / 'zarr.json'}: the plate's platestream metadata is "
+                    f"damaged ({err}); the run cannot be reopened"
+                ) from err
+            self.locator.plates[name] = layout
+            self._wells_seen[name] = set(layout.wells)
+            for well_path in layout.wells:
+                for image_path, labels in self._images_under(name, well_path):
+                    self._open_image(image_path, labels)
+        for image in list(self._images.values()):
+            self.written.update(self._chunks_of(image))
+
+    def _images_under(self, plate: str, well_path: str) -> Iterator[tuple[str, bool]]:
+        well_dir = self.path / plate / well_path
+        if not well_dir.is_dir():
+            return
+        fields: set[int] = set()
+        for entry in sorted(well_dir.iterdir()):
+            if entry.name.isdigit() and (entry / "zarr.json").exists():
+                fields.add(int(entry.name))
+                yield f"{plate}/{well_path}/{entry.name}", False
+                labels = entry / "labels"
+                if labels.is_dir():
+                    for label in sorted(labels.iterdir()):
+                        if (label / "zarr.json").exists():
+                            yield f"{plate}/{well_path}/{entry.name}/labels/{label.name}", True
+        self._fields[(plate, well_path)] = fields
+
+    def _open_image(self, image_path: str, labels: bool) -> _Image | None:
+        group = zarr.open_group(self.path / image_path, mode="r+", zarr_format=3)
+        levels = []
+        for level in range(MAX_LEVELS):
+            if str(level) not in group:
+                break
+            array: Any = group[str(level)]
+            levels.append(array.with_config(_ARRAY_CONFIG))
+        if not levels:
+            return None
+        image = _Image(image_path, levels, labels, int(levels[0].shape[1]))
+        self._images[image_path] = image
+        return image
+
+    def _chunks_of(self, image: _Image) -> Iterator[PlaneLocation]:
+        """The planes of an image on disk: the chunks of level 0 that exist."""
+        parts = image.path.split("/")
+        plate, row, column, field = parts[0], parts[1], parts[2], int(parts[3])
+        label = parts[5] if len(parts) > 5 else None
+        well = WellPosition(row_index(row), int(column) - 1)
+        chunks = self.path / image.path / "0" / "c"
+        if not chunks.is_dir():
+            return
+        for t_dir in chunks.iterdir():
+            for c_dir in t_dir.iterdir():
+                for z_dir in c_dir.iterdir():
+                    yield PlaneLocation(
+                        plate, well, field, label, int(t_dir.name), int(c_dir.name), int(z_dir.name)
+                    )
+
+    # ------------------------------------------------------------------- writing
+
+    def locate(
+        self, item: ImageItem, display: dict[str, Any] | None = None
+    ) -> tuple[PlaneLocation | None, str]:
+        with self._lock:
+            return self.locator.locate(item, display)
+
+    def put(self, location: PlaneLocation, plane: Array, done: Done) -> None:
+        """Queue ``plane`` (owned by the store from now on) for the writer."""
+        with self._lock:
+            self._queued_bytes += plane.nbytes
+        self._queue.put((location, plane, done))
+
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        """``callback()`` (in the writer thread) each time the queue runs dry."""
+        self._on_idle = callback
+
+    @property
+    def counters(self) -> StoreCounters:
+        with self._lock:
+            unstored = dict(self._counters.unstored or {})
+            return StoreCounters(
+                self._counters.stored, unstored, self._queued_bytes, self._counters.error
+            )
+
+    def count_unstored(self, reason: str, count: int = 1) -> None:
+        with self._lock:
+            unstored = self._counters.unstored
+            assert unstored is not None
+            unstored[reason] = unstored.get(reason, 0) + count
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until everything queued is written (and the metadata with it)."""
+        done = threading.Event()
+        self._queue.put((None, None, lambda _: done.set()))
+        return done.wait(timeout_s)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        if self._thread.is_alive():
+            self.flush(timeout_s)
+            self._queue.put(None)
+            self._thread.join(timeout_s)
+
+    def _write_loop(self) -> None:
+        last_metadata = time.monotonic()
+        while True:
+            job = self._queue.get()
+            if job is None:
+                self._write_metadata()
+                return
+            location, plane, done = job
+            if location is None or plane is None:  # a flush marker
+                self._write_metadata()
+                done(True)
+                continue
+            ok = self._write(location, plane)
+            with self._lock:
+                self._queued_bytes -= plane.nbytes
+            done(ok)
+            now = time.monotonic()
+            if self._queue.empty() or now - last_metadata > METADATA_EVERY_S:
+                self._write_metadata()
+                last_metadata = now
+            if self._queue.empty():
+                self._on_idle()
+
+    def _write(self, location: PlaneLocation, plane: Array) -> bool:
+        try:
+            with self._lock:
+                image = self._image_for(location, plane)
+                plate = self.locator.plates[location.plate]
+                if location.label is None and str(location.c) not in plate.windows:
+                    plate.windows[str(location.c)] = _window(plane)
+                    self._write_image_metadata(image, plate)
+                index: tuple[Any, ...] = (location.t, location.c)
+                if plane.ndim == 2:
+                    index += (location.z,)
+                level_plane = plane
+                for level, array in enumerate(image.levels):
+                    if level:
+                        level_plane = downsample(level_plane, image.labels)
+                    region = tuple(slice(0, n) for n in level_plane.shape)
+                    array[(*index, *region)] = level_plane
+                self.written.add(location)
+                self._counters.stored += 1
+            return True
+        except OSError as err:
+            reason = "disk_full" if err.errno == errno.ENOSPC else "write_failed"
+            self._failed(reason, f"{self.path}: cannot write: {_why(err)}")
+        except Exception as err:  # zarr refused the plane: a bug or a damaged store
+            log.exception("storing %s failed", location)
+            self._failed("write_failed", f"{self.path}: cannot write: {type(err).__name__}: {err}")
+        return False
+
+    def _failed(self, reason: str, message: str) -> None:
+        with self._lock:
+            first = not self._counters.error
+            if first:
+                self._counters.error = message
+            self.count_unstored(reason)
+        if first:
+            log.error("%s", message)
+
+    def _image_for(self, location: PlaneLocation, plane: Array) -> _Image:
+        plate = self.locator.plates[location.plate]
+        if location.plate not in self._wells_seen:
+            group = self.root.require_group(location.plate)
+            self._wells_seen[location.plate] = set()
+            self._dirty.add(location.plate)
+            del group
+        well_path = location.well.path
+        if well_path not in self._wells_seen[location.plate]:
+            self.root.require_group(f"{location.plate}/{location.well.row}")
+            self.root.require_group(f"{location.plate}/{well_path}")
+            self._wells_seen[location.plate].add(well_path)
+            self._dirty.add(location.plate)
+        fields = self._fields.setdefault((location.plate, well_path), set())
+        if location.field not in fields:
+            fields.add(location.field)
+            self._write_well(location.plate, well_path, fields)
+        path = location.image_path
+        image = self._images.get(path)
+        labels = location.label is not None
+        plane_yx = plane.shape[-2:]
+        z_count = plane.shape[0] if plane.ndim == 3 else location.z + 1
+        shape = (location.t + 1, 1 if labels else len(plate.channels), z_count, *plane_yx)
+        if image is None:
+            image = self._create_image(path, plate, shape, plane.dtype, labels)
+            if labels:
+                self._write_labels_group(location)
+        grown = tuple(max(a, b) for a, b in zip(image.levels[0].shape, shape, strict=True))
+        if grown != tuple(image.levels[0].shape):
+            for level, array in enumerate(image.levels):
+                y, x = grown[3], grown[4]
+                for _ in range(level):
+                    y, x = (y + 1) // 2, (x + 1) // 2
+                array.resize((*grown[:3], y, x))
+            if not labels and grown[1] != image.channels:
+                image.channels = grown[1]
+                self._write_image_metadata(image, plate)
+        return image
+
+    def _create_image(
+        self, path: str, plate: PlateLayout, shape: tuple[int, ...], dtype: Any, labels: bool
+    ) -> _Image:
+        group = self.root.require_group(path)
+        levels = []
+        for level, (y, x) in enumerate(pyramid_shapes((shape[3], shape[4]))):
+            levels.append(
+                group.create_array(
+                    str(level),
+                    shape=(*shape[:3], y, x),
+                    chunks=(1, 1, 1, y, x),
+                    dtype=dtype,
+                    fill_value=0,
+                    compressors=_codec(self.codec),
+                    dimension_names=AXES,
+                    overwrite=True,
+                    config=_ARRAY_CONFIG,
+                )
+            )
+        image = _Image(path, levels, labels, shape[1])
+        self._images[path] = image
+        self._write_image_metadata(image, plate)
+        return image
+
+    # ------------------------------------------------------------------ metadata
+
+    def _multiscale(self, image: _Image) -> v05.Multiscale:
+        axes: list[Any] = [
+            v05.TimeAxis(name="t"),
+            v05.ChannelAxis(name="c"),
+            v05.SpaceAxis(name="z"),
+            v05.SpaceAxis(name="y"),
+            v05.SpaceAxis(name="x"),
+        ]
+        datasets = [
+            v05.Dataset(
+                path=str(level),
+                coordinateTransformations=[
+                    v05.ScaleTransformation(scale=[1.0, 1.0, 1.0, 2.0**level, 2.0**level])
+                ],
+            )
+            for level in range(len(image.levels))
+        ]
+        return v05.Multiscale(name=image.path.split("/")[-1], axes=axes, datasets=datasets)
+
+    def _write_image_metadata(self, image: _Image, plate: PlateLayout) -> None:
+        group = self.root[image.path]
+        if image.labels:
+            label = v05.ImageLabel(version="0.5", source=v05.LabelSource(image="../../"))
+            model: Any = v05.LabelImage.model_validate(
+                {"multiscales": [self._multiscale(image)], "image-label": label}
+            )
+        else:
+            channels = []
+            for c, value in enumerate(plate.channels[: image.channels]):
+                low, high = plate.windows.get(str(c), (0.0, 65535.0))
+                channels.append(
+                    v05.OmeroChannel(
+                        label=str(value) if value is not None else f"c{c}",
+                        color=_hex_color(_channel_colormap(plate, value)),
+                        window=v05.OmeroWindow(start=low, end=high, min=low, max=high),
+                        active=True,
+                    )
+                )
+            omero = v05.Omero(channels=channels) if channels else None
+            model = v05.Image(multiscales=[self._multiscale(image)], omero=omero)
+        group.attrs.put({"ome": model.model_dump(mode="json", exclude_none=True)})
+
+    def _write_labels_group(self, location: PlaneLocation) -> None:
+        field_path = location.image_path.rsplit("/labels/", 1)[0]
+        group = self.root.require_group(f"{field_path}/labels")
+        names = sorted(
+            entry.name
+            for entry in (self.path / field_path / "labels").iterdir()
+            if (entry / "zarr.json").exists()
+        )
+        model = v05.LabelsGroup(labels=names or [str(location.label)])
+        group.attrs.put({"ome": model.model_dump(mode="json", exclude_none=True)})
+
+    def _write_well(self, plate: str, well_path: str, fields: set[int]) -> None:
+        model = v05.Well(
+            well=v05.WellDef(images=[v05.FieldOfView(path=str(f)) for f in sorted(fields)])
+        )
+        group = self.root.require_group(f"{plate}/{well_path}")
+        group.attrs.put({"ome": model.model_dump(mode="json", exclude_none=True)})
+
+    def _write_metadata(self) -> None:
+        """Rewrite the plate metadata of every plate that grew (wells, channels...)."""
+        dirty: set[str] = set()
+        try:
+            with self._lock:
+                dirty, self._dirty = self._dirty, set()
+                for name in sorted(dirty | set(self.locator.plates)):
+                    if name in self._wells_seen:
+                        self._write_plate(name)
+        except OSError as err:  # tried again after the next plane (nothing is lost)
+            with self._lock:
+                self._dirty |= dirty
+                if not self._counters.error:
+                    self._counters.error = f"{self.path}: cannot write metadata: {_why(err)}"
+
+    def _write_plate(self, name: str) -> None:
+        layout = self.locator.plates[name]
+        wells = sorted(
+            (WellPosition(row_index(p.split("/")[0]), int(p.split("/")[1]) - 1), p)
+            for p in self._wells_seen[name]
+        )
+        if not wells:
+            return
+        rows = sorted({w.row_index for w, _ in wells})
+        columns = sorted({w.column_index for w, _ in wells})
+        # NGFF lists the rows and columns that exist; the full plate's are declared when
+        # the producer declares its layout (and in the platestream metadata).
+        all_rows = list(range(max(rows) + 1))
+        all_columns = list(range(max(columns) + 1))
+        model = v05.Plate(
+            plate=v05.PlateDef(
+                name=layout.name,
+                rows=[v05.Row(name=WellPosition(r, 0).row) for r in all_rows],
+                columns=[v05.Column(name=str(c + 1)) for c in all_columns],
+                wells=[
+                    v05.PlateWell(path=p, rowIndex=w.row_index, columnIndex=w.column_index)
+                    for w, p in wells
+                ],
+                field_count=max(len(layout.sites), 1),
+            )
+        )
+        group = self.root[name]
+        group.attrs.put(
+            {
+                "ome": model.model_dump(mode="json", exclude_none=True),
+                "platestream": layout.to_json(),
+            }
+        )
+
+    # ------------------------------------------------------------------- reading
+
+    def read(self, location: PlaneLocation, level: int = 0) -> Array | None:
+        """A plane (or a (Z, Y, X) payload) from disk; None if it was never written."""
+        if location not in self.written:
+            return None
+        with self._lock:
+            image = self._images.get(location.image_path)
+            if image is None or level >= len(image.levels):
+                return None
+            array = image.levels[level]
+            if location.z >= array.shape[2] and array.shape[2] > 1:
+                return None
+            try:
+                if image.levels[0].shape[2] > 1 and location.z == 0 and self._is_volume(location):
+                    data: Array = np.asarray(array[location.t, location.c])
+                else:
+                    data = np.asarray(array[location.t, location.c, location.z])
+            except OSError as err:
+                raise StoreError(f"{self.path / location.image_path}: {_why(err)}") from err
+            return data
+
+    def _is_volume(self, location: PlaneLocation) -> bool:
+        plate = self.locator.plates[location.plate]
+        return not plate.zs or plate.zs == [None]
+
+    def level_count(self, location: PlaneLocation) -> int:
+        image = self._images.get(location.image_path)
+        return len(image.levels) if image is not None else 0
+
+    def stored_items(self) -> Iterator[tuple[ImageItem, PlaneLocation]]:
+        """Every plane on disk as the item it came from (for reopening the run)."""
+        with self._lock:
+            locations = sorted(
+                self.written,
+                key=lambda p: (p.plate, p.label or "", p.well, p.field, p.t, p.c, p.z),
+            )
+            for location in locations:
+                image = self._images.get(location.image_path)
+                if image is None:
+                    continue
+                array = image.levels[0]
+                plate = self.locator.plates[location.plate]
+                dtype = plate.dtypes.get(location.label or "image", str(array.dtype))
+                volume = array.shape[2] > 1 and self._is_volume(location)
+                shape = tuple(array.shape[2:]) if volume else tuple(array.shape[3:])
+                yield self.locator.item_of(location, shape, dtype), location
+
+    def display_of(self, plate: str) -> dict[str, Any]:
+        return dict(self.locator.plates[plate].display)
+
+
+def _window(plane: Array) -> list[float]:
+    """The first plane's range: the channel's first display window."""
+    if plane.dtype.kind == "c":
+        plane = np.abs(plane)
+    finite = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane
+    if finite.size == 0:
+        return [0.0, 1.0]
+    low, high = float(finite.min()), float(finite.max())
+    return [low, high if high > low else low + 1.0]
+
+
+def _channel_colormap(plate: PlateLayout, channel: Any) -> str | None:
+    display = plate.display
+    per_channel = display.get("channel_colormaps", {}) if isinstance(display, dict) else {}
+    if isinstance(per_channel, dict) and str(channel) in per_channel:
+        return str(per_channel[str(channel)])
+    colormap = display.get("colormap") if isinstance(display, dict) else None
+    return str(colormap) if colormap else None
+
+
+def _why(err: OSError) -> str:
+    if err.errno == errno.ENOSPC:
+        return "the disk is full; free space, or set store_dir to a disk with room"
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"{err.strerror} ({err.filename or ''}); set store_dir to a folder you can write, "
+            "or store = 'memory'"
+        )
+    return f"{err.strerror or err} ({err.filename or ''})"
+
+
+def read_run_info(path: Path) -> dict[str, Any]:
+    """The platestream metadata of a run folder (without opening its plates)."""
+    marker = path / "zarr.json"
+    try:
+        info = json.loads(marker.read_text()).get("attributes", {}).get("platestream")
+    except (OSError, ValueError, AttributeError) as err:
+        raise StoreError(f"{marker}: not a platestream run store ({err})") from err
+    if not isinstance(info, dict):
+        raise StoreError(f"{marker}: not a platestream run store (no platestream metadata)")
+    return info
+
+
+def folder_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total

@@ -1,0 +1,258 @@
+"""Where a viewer's planes live: RAM only, or the run store on disk behind a bounded cache.
+
+Both are ``PlaneSource``s of ``_stack``: ``put`` an owned plane, get a reference back;
+``get`` a reference (at a pyramid level) when napari draws it. References are counted
+(``retain``/``release``): a plane replaced by a newer one, or cleared, is freed from RAM
+once no layer shows it (on disk it stays: nothing is ever deleted from a run).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from platestream.layering import ImageItem, LayerKind
+from platestream.store import (
+    PlaneCache,
+    PlaneLocation,
+    RunStore,
+    StoreError,
+    downsample,
+    new_run_dir,
+    store_dir_of,
+)
+
+from ._stack import StoredPlane
+
+log = logging.getLogger(__name__)
+Array = np.ndarray[Any, Any]
+
+
+class MemoryPlanes:
+    """``store = "memory"``: every plane in RAM, nothing written, nothing evicted."""
+
+    multiscale = False
+
+    def __init__(self) -> None:
+        self._planes: dict[Hashable, Array] = {}
+        self._counts: dict[Hashable, int] = {}
+        self._ids = itertools.count()
+        self.bytes = 0
+
+    def put(self, item: ImageItem, plane: Array) -> Hashable:
+        ref = next(self._ids)
+        self._planes[ref] = plane
+        self._counts[ref] = 0
+        self.bytes += plane.nbytes
+        return ref
+
+    def get(self, ref: Hashable, level: int = 0) -> Array | None:
+        return self._planes.get(ref) if level == 0 else None
+
+    def retain(self, ref: Hashable) -> None:
+        if ref in self._counts:
+            self._counts[ref] += 1
+
+    def release(self, ref: Hashable) -> None:
+        count = self._counts.get(ref)
+        if count is None:
+            return
+        if count <= 1:
+            del self._counts[ref]
+            self.bytes -= self._planes.pop(ref).nbytes
+        else:
+            self._counts[ref] = count - 1
+
+
+@dataclass(frozen=True)
+class _Unstored:
+    """A plane the run store has no place for (or could not open): RAM cache only."""
+
+    number: int
+    labels: bool
+
+
+@dataclass
+class StoreStatus:
+    """The disk side of a viewer, for the status report and the dock."""
+
+    path: str = ""
+    stored: int = 0
+    unstored: int = 0
+    unstored_reasons: dict[str, int] | None = None
+    queued_mb: float = 0.0
+    cache_mb: float = 0.0
+    budget_mb: float = 0.0
+    error: str = ""
+
+
+class StoredPlanes:
+    """``store = "disk"``: planes go to a ``RunStore`` (written in its thread) and stay in a
+    ``PlaneCache`` of at most ``budget_bytes`` - pinned until written, then evictable.
+    Reads come from the cache, else the disk; pyramid levels are read from the disk once
+    written, and computed from the plane before that."""
+
+    multiscale = True
+
+    def __init__(self, run: RunStore | None, budget_bytes: int, error: str = "") -> None:
+        self.run = run
+        self.cache = PlaneCache(budget_bytes)
+        self.error = error  # why there is no run store (shown in the status)
+        self.display: dict[str, Any] = {}  # the display config of the planes being put
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._unstored: dict[str, int] = {}
+        self.waiting = False  # the display waits for the disk (set it, then check congested)
+        self.on_relief: Callable[[], None] = lambda: None  # called once the disk caught up
+
+    @property
+    def congested(self) -> bool:
+        """The disk lags by more than the budget: take no new images until it catches up."""
+        return self.cache.congested
+
+    def _written(self, key: Hashable, plane: Array) -> None:
+        """The writer is done with a plane (stored or not): it may be evicted now."""
+        self.cache.unpin(key, plane)
+        if self.waiting and not self.cache.congested:
+            self.waiting = False
+            self.on_relief()
+
+    def put(self, item: ImageItem, plane: Array) -> Hashable:
+        labels = item.kind is LayerKind.LABELS
+        if self.run is not None:
+            location, why = self.run.locate(item, self.display)
+            if location is not None:
+                key = (location, 0)
+                self.cache.put(key, plane, pinned=True)
+                self.run.put(location, plane, lambda ok: self._written(key, plane))
+                return location
+            self.run.count_unstored("no_place")
+            log.debug("not stored: %s", why)
+        else:
+            with self._lock:
+                self._unstored["no_store"] = self._unstored.get("no_store", 0) + 1
+        ref = _Unstored(next(self._ids), labels)
+        self.cache.put((ref, 0), plane)
+        return ref
+
+    def get(self, ref: Hashable, level: int = 0) -> Array | None:
+        plane = self.cache.get((ref, level))
+        if plane is not None:
+            return plane
+        if isinstance(ref, PlaneLocation) and self.run is not None:
+            plane = self.run.read(ref, level)
+            if plane is not None:
+                self.cache.put((ref, level), plane)
+                return plane
+        if level == 0:
+            return None
+        finer = self.get(ref, level - 1)
+        if finer is None:
+            return None
+        labels = ref.label is not None if isinstance(ref, PlaneLocation) else ref.labels  # type: ignore[attr-defined]
+        plane = downsample(finer, labels)
+        self.cache.put((ref, level), plane)
+        return plane
+
+    def retain(self, ref: Hashable) -> None:
+        return None  # planes stay on disk; the cache bounds RAM by itself
+
+    def release(self, ref: Hashable) -> None:
+        if isinstance(ref, _Unstored):  # nowhere else to read it from: free it now
+            self.cache.discard((ref, 0))
+
+    def status(self) -> StoreStatus:
+        reasons = dict(self._unstored)
+        stored, queued, error = 0, 0, self.error
+        if self.run is not None:
+            counters = self.run.counters
+            stored, queued = counters.stored, counters.queued_bytes
+            for reason, count in (counters.unstored or {}).items():
+                reasons[reason] = reasons.get(reason, 0) + count
+            error = error or counters.error
+        return StoreStatus(
+            path=str(self.run.path) if self.run is not None else "",
+            stored=stored,
+            unstored=sum(reasons.values()),
+            unstored_reasons=reasons,
+            queued_mb=queued / 2**20,
+            cache_mb=self.cache.bytes / 2**20,
+            budget_mb=self.cache.budget / 2**20,
+            error=error,
+        )
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.close()
+
+
+def open_source(
+    store: str,
+    store_dir: str,
+    title: str,
+    codec: str = "lz4",
+    memory_mb: int = 2048,
+    run: str | None = None,
+) -> MemoryPlanes | StoredPlanes:
+    """The plane source a viewer starts with: RAM only (``store = "memory"``), or a run
+    store - ``run`` (an existing run folder: reopened and continued), else a new folder in
+    ``store_dir``. A store that cannot be opened leaves the viewer running without one:
+    its planes stay in the bounded cache and are counted ``no_store``; ``error`` says why.
+    """
+    if store == "memory":
+        return MemoryPlanes()
+    budget = memory_mb << 20
+    try:
+        path = Path(run) if run else new_run_dir(store_dir_of(store_dir), title)
+        if not run and not path.parent.is_dir():
+            raise StoreError(
+                f"{path.parent}: the store_dir does not exist; create it or set store_dir "
+                "to an existing folder (or store = 'memory')"
+            )
+        if run and not (path / "zarr.json").exists():
+            raise StoreError(f"{path}: not a platestream run (no zarr.json)")
+        return StoredPlanes(RunStore(path, title=title, codec=codec), budget)
+    except StoreError as err:
+        log.error("no run store: %s", err)
+        return StoredPlanes(None, budget, error=str(err))
+    except OSError as err:
+        log.error("no run store: %s", err)
+        return StoredPlanes(None, budget, error=f"{err.filename or store_dir}: {err.strerror}")
+
+
+def stored_images(source: StoredPlanes) -> list[tuple[dict[str, Any], list[Any]]]:
+    """What a reopened run holds, per plate: (its display config in wire form, its images
+    as ``ReceivedImage``-like values whose data is a ``StoredPlane`` reference)."""
+    if source.run is None:
+        return []
+    by_plate: dict[str, list[Any]] = {}
+    plates = source.run.locator.plates
+    for item, location in source.run.stored_items():
+        window = plates[location.plate].windows.get(str(location.c))
+        contrast = (window[0], window[1]) if window and location.label is None else None
+        data = StoredPlane(location, item.shape, np.dtype(item.dtype), contrast)
+        by_plate.setdefault(location.plate, []).append(_Reopened(item, data))
+    return [(source.run.display_of(plate), images) for plate, images in by_plate.items()]
+
+
+@dataclass(frozen=True)
+class _Reopened:
+    """A plane of a reopened run, shaped like a received image (no lease, nothing to
+    release)."""
+
+    item: ImageItem
+    data: Any
+    lease: None = None
+
+    def intact(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
