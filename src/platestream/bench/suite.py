@@ -125,6 +125,8 @@ def viewer_rows(r: dict[str, Any]) -> list[Row]:
     side, wells = r["plate_side"], r["wells"]
     latency, memory = r["latency_2048"], r["memory"]
     ratio = r["plate_vs_floor"]
+    # OpenHCS takes about 9 s for this plate on our 2-core machines; the target is 1/5 of it.
+    met = ratio <= 1.2 and r["plate_s"] <= 9.0 / 5
     return [
         Row(b, "start_viewer -> first image shown", f"{r['startup_s']:.2f} s", "", ""),
         Row(
@@ -132,7 +134,7 @@ def viewer_rows(r: dict[str, Any]) -> list[Row]:
             f"plate {wells} wells x 4 x 4 of {side}x{side} uint16 into the viewer",
             f"{r['plate_s']:.2f} s",
             f"{ratio:.2f}x napari called directly ({r['floor_s']:.2f} s)",
-            "<= 1.5x: " + ("met" if ratio <= 1.5 else "MISSED"),
+            "<= 1.2x and <= 1.8 s (OpenHCS ~9 s / 5): " + ("met" if met else "MISSED"),
         ),
         Row(
             b,
@@ -155,15 +157,50 @@ def viewer_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def plate_scale_rows(r: dict[str, Any]) -> list[Row]:
+    b = "plate scale" + (" (large)" if r["large"] else " (small sizes; --large: the issue's)")
+    screen, many = r["screen"], r["many"]
+    over = screen["peak_rss_mib"] - screen["start_rss_mib"]
+    allowed = screen["budget_mib"] + 200
+    flat = many["last_vs_first"]
+    return [
+        Row(
+            b,
+            f"screen of {screen['images']} images of 1024x1024 into a disk store, sustained",
+            f"{screen['mb_per_s']:.0f} MB/s",
+            f"{screen['vs_disk']:.2f}x the disk's sequential write ({r['disk_mb_per_s']:.0f} MB/s)",
+            ">= 0.5x: " + ("met" if screen["vs_disk"] >= 0.5 else "MISSED"),
+        ),
+        Row(
+            b,
+            f"viewer RSS over its start, viewer_memory_mb = {screen['budget_mib']}",
+            f"{over:.0f} MiB",
+            f"start {screen['start_rss_mib']:.0f} MiB, peak {screen['peak_rss_mib']:.0f} MiB",
+            f"<= budget + 200 MiB ({allowed} MiB): " + ("met" if over <= allowed else "MISSED"),
+        ),
+        Row(b, "platestream open of that run -> layers shown", f"{screen['open_s']:.2f} s", "", ""),
+        Row(
+            b,
+            f"plate of {many['images']} images of 256x256: cost per image, last tenth",
+            f"{many['last_tenth_us_per_image']:.0f} us",
+            f"{flat:.2f}x the first tenth ({many['first_tenth_us_per_image']:.0f} us)",
+            "does not grow (<= 1.2x): " + ("met" if flat <= 1.2 else "MISSED"),
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "planning": planning_rows,
     "transport": transport_rows,
     "viewer": viewer_rows,
     "pipeline": pipeline_rows,
+    "plate_scale": plate_scale_rows,
 }
 
 
-def run_all(only: list[str] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_all(
+    only: list[str] | None = None, log: Callable[[str], None] = print, large: bool = False
+) -> dict[str, Any]:
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "benchmarks": {},
@@ -176,7 +213,9 @@ def run_all(only: list[str] | None = None, log: Callable[[str], None] = print) -
         started = time.monotonic()
         try:
             module = importlib.import_module(f"platestream.bench.{name}")
-            results["benchmarks"][name] = module.run()
+            results["benchmarks"][name] = (
+                module.run(large=large) if name == "plate_scale" else module.run()
+            )
         except Exception as err:  # a benchmark that cannot run here is reported, not hidden
             results["skipped"][name] = f"{type(err).__name__}: {err}"
             log(traceback.format_exc())

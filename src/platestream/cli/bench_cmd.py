@@ -12,13 +12,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from platestream.viewer.manager import needs_display, start_xvfb
 
     xserver = None
-    if needs_display() and (not args.only or "viewer" in args.only):
+    displayed = {"viewer", "plate_scale"}
+    if needs_display() and (not args.only or displayed & set(args.only)):
         import os
 
         xserver = start_xvfb()  # the viewer benchmark needs napari on a screen
         os.environ["DISPLAY"] = xserver.display
     try:
-        results = suite.run_all(args.only)
+        results = suite.run_all(args.only, large=args.large)
     finally:
         if xserver is not None:
             xserver.stop()
@@ -36,8 +37,14 @@ def register(groups: Any) -> None:
     bench.add_argument(
         "--only",
         nargs="+",
-        choices=["planning", "transport", "viewer", "pipeline"],
+        choices=["planning", "transport", "viewer", "pipeline", "plate_scale"],
         help="run only these",
+    )
+    bench.add_argument(
+        "--large",
+        action="store_true",
+        help="plate_scale at the issue's sizes: a 29 GB screen and a 69,120-image plate "
+        "(tens of minutes, needs about 20 GB of disk)",
     )
     bench.add_argument("--json", type=Path, default=Path("bench-results.json"))
     bench.add_argument("--markdown", type=Path, default=Path("bench-results.md"))

@@ -189,9 +189,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     write_plate(plate, plate_dir)
     args.output = args.output or out / "outputs"
     args.snapshot = args.snapshot or out / "snapshot.png"
-    status = execute(demo_pipeline(port=args.port, workers=args.workers or 0), plate_dir, args)
+    pipeline = demo_pipeline(port=args.port, workers=args.workers or 0)
+    if args.config:  # its [pipeline.napari_streaming] settings apply to the demo
+        pipeline = with_streaming_settings(pipeline, args.config)
+    status = execute(pipeline, plate_dir, args)
     print(f"plate: {plate_dir}\noutputs: {args.output}")
     return status
+
+
+def with_streaming_settings(pipeline: Any, path: Path) -> Any:
+    """``pipeline`` with the fields a pipeline file's ``[pipeline.napari_streaming]`` sets
+    laid over its own (what the file leaves unset stays the demo's)."""
+    import dataclasses
+
+    from platestream.config import is_unset
+    from platestream.pipeline import load_pipeline_file
+
+    section = load_pipeline_file(path).config.napari_streaming
+    values = {
+        f.name: getattr(section, f.name)
+        for f in dataclasses.fields(section)
+        if not is_unset(getattr(section, f.name))
+    }
+    streaming = dataclasses.replace(pipeline.config.napari_streaming, **values)
+    config = dataclasses.replace(pipeline.config, napari_streaming=streaming)
+    return dataclasses.replace(pipeline, config=config)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -232,5 +254,11 @@ def register(groups: Any) -> None:
     demo.add_argument("--sites", type=int, default=4)
     demo.add_argument("--size", type=int, default=512, help="image side in pixels")
     demo.add_argument("--port", type=int, default=5555, help="the viewer's data port")
+    demo.add_argument(
+        "--config",
+        type=Path,
+        help="a pipeline TOML file whose [pipeline.napari_streaming] settings apply "
+        "(store, store_dir, viewer_memory_mb, delivery...)",
+    )
     _common(demo)
     demo.set_defaults(func=cmd_demo)

@@ -67,6 +67,18 @@ class PlateLayout:
     dtypes: dict[str, str] = field(default_factory=dict)  # "image" or a label -> dtype
     windows: dict[str, list[float]] = field(default_factory=dict)  # c -> first plane's range
 
+    def sizes(self) -> tuple[int, ...]:
+        """How many values of each kind: when these change, the metadata is rewritten."""
+        return (
+            len(self.wells),
+            len(self.channels),
+            len(self.zs),
+            len(self.ts),
+            len(self.sites),
+            len(self.labels),
+            len(self.dtypes),
+        )
+
     def index(self, values: list[Any], value: Any) -> int:
         try:
             return values.index(value)
@@ -75,19 +87,20 @@ class PlateLayout:
             return len(values) - 1
 
     def to_json(self) -> dict[str, Any]:
+        """A copy (the locator goes on adding values while the copy is written)."""
         return {
             "step_index": self.step_index,
             "step_name": self.step_name,
-            "components": self.extras,
-            "channels": self.channels,
-            "z_index": self.zs,
-            "timepoint": self.ts,
-            "site": self.sites,
-            "labels": self.labels,
-            "wells": self.wells,
-            "display": self.display,
-            "dtypes": self.dtypes,
-            "windows": self.windows,
+            "components": dict(self.extras),
+            "channels": list(self.channels),
+            "z_index": list(self.zs),
+            "timepoint": list(self.ts),
+            "site": list(self.sites),
+            "labels": list(self.labels),
+            "wells": dict(self.wells),
+            "display": dict(self.display),
+            "dtypes": dict(self.dtypes),
+            "windows": {k: list(v) for k, v in self.windows.items()},
         }
 
     @classmethod
@@ -124,6 +137,7 @@ class Locator:
 
     def __init__(self, plates: dict[str, PlateLayout] | None = None) -> None:
         self.plates: dict[str, PlateLayout] = plates if plates is not None else {}
+        self.changed: set[str] = set()  # plates with new values since their metadata
 
     def locate(
         self, item: ImageItem, display: dict[str, Any] | None = None
@@ -145,6 +159,7 @@ class Locator:
             plate = PlateLayout(name, item.step_index, item.step_name, extras)
             plate.display = dict(display or {})
             self.plates[name] = plate
+        sizes = plate.sizes()
         plate.wells.setdefault(well.path, _text(lookup[WELL]))
         label = None
         if item.kind is LayerKind.LABELS:
@@ -164,6 +179,8 @@ class Locator:
             c=c,
             z=plate.index(plate.zs, lookup.get(Z)) if len(item.shape) == 2 else 0,
         )
+        if plate.sizes() != sizes:
+            self.changed.add(name)
         return location, ""
 
     def item_of(self, location: PlaneLocation, shape: tuple[int, ...], dtype: str) -> ImageItem:

@@ -29,8 +29,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ FORMAT = 1  # the run store's own format version (platestream metadata, folder n
 SMALLEST_LEVEL = 256  # pyramid levels halve until the plane fits this many pixels
 MAX_LEVELS = 8
 METADATA_EVERY_S = 1.0
+WRITERS = 3  # planes written at once
 AXES = ("t", "c", "z", "y", "x")
 # A chunk on disk says "this plane arrived" (a reopened run lists them): write every plane,
 # even one that is all zeros.
@@ -76,14 +79,22 @@ def downsample(plane: Array, labels: bool) -> Array:
     if labels or plane.dtype.kind in "bc":
         return plane[..., ::2, ::2].copy()
     y, x = plane.shape[-2:]
-    padded = plane
     if y % 2 or x % 2:  # repeat the last row/column so the blocks are whole
         pad = [(0, 0)] * (plane.ndim - 2) + [(0, y % 2), (0, x % 2)]
-        padded = np.pad(plane, pad, mode="edge")
-    blocks = padded.reshape(*padded.shape[:-2], (y + 1) // 2, 2, (x + 1) // 2, 2)
-    mean = blocks.mean(axis=(-3, -1), dtype=np.float64)
-    out: Array = np.rint(mean) if plane.dtype.kind in "ui" else mean
-    return out.astype(plane.dtype)
+        plane = np.pad(plane, pad, mode="edge")
+    small = plane.dtype.kind in "ui" and plane.dtype.itemsize <= 2
+    wide: Any = (
+        np.uint32 if plane.dtype.kind == "u" and small else (np.int32 if small else np.float64)
+    )
+    total = plane[..., 0::2, 0::2].astype(wide)
+    total += plane[..., 1::2, 0::2]
+    total += plane[..., 0::2, 1::2]
+    total += plane[..., 1::2, 1::2]
+    if small:  # rounded integer mean, in the plane's type
+        out: Array = ((total + 2) // 4).astype(plane.dtype)
+        return out
+    mean = total / 4
+    return (np.rint(mean) if plane.dtype.kind in "ui" else mean).astype(plane.dtype)
 
 
 def _codec(name: str) -> Any:
@@ -134,7 +145,11 @@ class RunStore:
     def __init__(self, path: Path, *, title: str = "", codec: str = "lz4") -> None:
         self.path = Path(path)
         self.codec = codec
-        self._lock = threading.RLock()  # zarr handles and the layout: writer vs readers
+        # Zarr handles (creating, resizing, reading arrays): the writer vs readers. Planes are
+        # written outside it, so a reader never waits for a compression.
+        self._lock = threading.RLock()
+        self._layout_lock = threading.Lock()  # the locator: locate() vs metadata copies
+        self._count_lock = threading.RLock()  # counters and ``written``: never held for I/O
         self.locator = Locator()
         self._images: dict[str, _Image] = {}
         self._dirty: set[str] = set()  # plates whose metadata must be rewritten
@@ -151,6 +166,15 @@ class RunStore:
         self.title = title
         self.root = self._open_root(title)
         self._load()
+        # zarr-python spends most of a plane's write in its own event loop (encode, write):
+        # a few writes at a time keep the codec and the disk busy.
+        self._pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="run-store-write")
+        self._slots = threading.Semaphore(2 * WRITERS)  # planes handed to the pool at once
+        self._busy: set[PlaneLocation] = set()  # being written
+        self._idle = threading.Condition()
+        self._defer_until = 0.0  # see defer()
+        self._defer_limit = 0
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._write_loop, name="run-store", daemon=True)
         self._thread.start()
 
@@ -275,13 +299,15 @@ class RunStore:
     def locate(
         self, item: ImageItem, display: dict[str, Any] | None = None
     ) -> tuple[PlaneLocation | None, str]:
-        with self._lock:
+        with self._layout_lock:
             return self.locator.locate(item, display)
 
     def put(self, location: PlaneLocation, plane: Array, done: Done) -> None:
         """Queue ``plane`` (owned by the store from now on) for the writer."""
-        with self._lock:
+        with self._count_lock:
             self._queued_bytes += plane.nbytes
+            if self._queued_bytes > self._defer_limit:
+                self._wake.set()
         self._queue.put((location, plane, done))
 
     def on_idle(self, callback: Callable[[], None]) -> None:
@@ -290,14 +316,14 @@ class RunStore:
 
     @property
     def counters(self) -> StoreCounters:
-        with self._lock:
+        with self._count_lock:
             unstored = dict(self._counters.unstored or {})
             return StoreCounters(
                 self._counters.stored, unstored, self._queued_bytes, self._counters.error
             )
 
     def count_unstored(self, reason: str, count: int = 1) -> None:
-        with self._lock:
+        with self._count_lock:
             unstored = self._counters.unstored
             assert unstored is not None
             unstored[reason] = unstored.get(reason, 0) + count
@@ -305,6 +331,8 @@ class RunStore:
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until everything queued is written (and the metadata with it)."""
         done = threading.Event()
+        self._defer_until = 0.0
+        self._wake.set()
         self._queue.put((None, None, lambda _: done.set()))
         return done.wait(timeout_s)
 
@@ -313,29 +341,72 @@ class RunStore:
             self.flush(timeout_s)
             self._queue.put(None)
             self._thread.join(timeout_s)
+        self._pool.shutdown(wait=True)
 
     def _write_loop(self) -> None:
+        """Hands planes to the writer pool in order (a plane already being written waits for
+        that write, so the newest always wins) and rewrites grown metadata now and then."""
         last_metadata = time.monotonic()
         while True:
             job = self._queue.get()
             if job is None:
+                self._drain()
                 self._write_metadata()
                 return
             location, plane, done = job
             if location is None or plane is None:  # a flush marker
+                self._drain()
                 self._write_metadata()
                 done(True)
                 continue
-            ok = self._write(location, plane)
-            with self._lock:
-                self._queued_bytes -= plane.nbytes
-            done(ok)
+            self._wait_for_a_quiet_display()
+            self._slots.acquire()
+            with self._idle:
+                self._idle.wait_for(partial(self._free, location))
+                self._busy.add(location)
+            self._pool.submit(self._write_job, location, plane, done)
             now = time.monotonic()
-            if self._queue.empty() or now - last_metadata > METADATA_EVERY_S:
+            if now - last_metadata > METADATA_EVERY_S:
                 self._write_metadata()
                 last_metadata = now
-            if self._queue.empty():
+
+    def _write_job(self, location: PlaneLocation, plane: Array, done: Done) -> None:
+        ok = False
+        try:
+            ok = self._write(location, plane)
+        finally:
+            with self._count_lock:
+                self._queued_bytes -= plane.nbytes
+            done(ok)
+            self._slots.release()
+            with self._idle:
+                self._busy.discard(location)
+                idle = not self._busy and self._queue.empty()
+                self._idle.notify_all()
+            if idle:
+                self._write_metadata()
                 self._on_idle()
+
+    def defer(self, seconds: float, limit_bytes: int) -> None:
+        """Hold writing back for ``seconds`` (the display is busy: the GIL and both cores
+        are better spent showing images), unless more than ``limit_bytes`` are queued."""
+        self._defer_until = time.monotonic() + seconds
+        self._defer_limit = limit_bytes
+
+    def _wait_for_a_quiet_display(self) -> None:
+        while True:
+            wait = self._defer_until - time.monotonic()
+            if wait <= 0 or self._queued_bytes > self._defer_limit:
+                return
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _free(self, location: PlaneLocation) -> bool:
+        return location not in self._busy
+
+    def _drain(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: not self._busy)
 
     def _write(self, location: PlaneLocation, plane: Array) -> bool:
         try:
@@ -345,15 +416,17 @@ class RunStore:
                 if location.label is None and str(location.c) not in plate.windows:
                     plate.windows[str(location.c)] = _window(plane)
                     self._write_image_metadata(image, plate)
-                index: tuple[Any, ...] = (location.t, location.c)
-                if plane.ndim == 2:
-                    index += (location.z,)
-                level_plane = plane
-                for level, array in enumerate(image.levels):
-                    if level:
-                        level_plane = downsample(level_plane, image.labels)
-                    region = tuple(slice(0, n) for n in level_plane.shape)
-                    array[(*index, *region)] = level_plane
+                    self._dirty.add(location.plate)
+            index: tuple[Any, ...] = (location.t, location.c)
+            if plane.ndim == 2:
+                index += (location.z,)
+            level_plane = plane
+            for level, array in enumerate(image.levels):  # chunks of their own: no lock
+                if level:
+                    level_plane = downsample(level_plane, image.labels)
+                region = tuple(slice(0, n) for n in level_plane.shape)
+                array[(*index, *region)] = level_plane
+            with self._count_lock:
                 self.written.add(location)
                 self._counters.stored += 1
             return True
@@ -366,7 +439,7 @@ class RunStore:
         return False
 
     def _failed(self, reason: str, message: str) -> None:
-        with self._lock:
+        with self._count_lock:
             first = not self._counters.error
             if first:
                 self._counters.error = message
@@ -504,17 +577,21 @@ class RunStore:
         dirty: set[str] = set()
         try:
             with self._lock:
-                dirty, self._dirty = self._dirty, set()
-                for name in sorted(dirty | set(self.locator.plates)):
-                    if name in self._wells_seen:
-                        self._write_plate(name)
+                with self._layout_lock:
+                    dirty = self._dirty | self.locator.changed
+                    self._dirty, self.locator.changed = set(), set()
+                    waiting = {name for name in dirty if name not in self._wells_seen}
+                    self._dirty |= waiting  # no group yet: after its first plane
+                    plates = {name: self.locator.plates[name].to_json() for name in dirty - waiting}
+                for name, layout in sorted(plates.items()):
+                    self._write_plate(name, layout)
         except OSError as err:  # tried again after the next plane (nothing is lost)
             with self._lock:
                 self._dirty |= dirty
                 if not self._counters.error:
                     self._counters.error = f"{self.path}: cannot write metadata: {_why(err)}"
 
-    def _write_plate(self, name: str) -> None:
+    def _write_plate(self, name: str, info: dict[str, Any]) -> None:
         layout = self.locator.plates[name]
         wells = sorted(
             (WellPosition(row_index(p.split("/")[0]), int(p.split("/")[1]) - 1), p)
@@ -537,23 +614,21 @@ class RunStore:
                     v05.PlateWell(path=p, rowIndex=w.row_index, columnIndex=w.column_index)
                     for w, p in wells
                 ],
-                field_count=max(len(layout.sites), 1),
+                field_count=max(len(info["site"]), 1),
             )
         )
         group = self.root[name]
         group.attrs.put(
-            {
-                "ome": model.model_dump(mode="json", exclude_none=True),
-                "platestream": layout.to_json(),
-            }
+            {"ome": model.model_dump(mode="json", exclude_none=True), "platestream": info}
         )
 
     # ------------------------------------------------------------------- reading
 
     def read(self, location: PlaneLocation, level: int = 0) -> Array | None:
         """A plane (or a (Z, Y, X) payload) from disk; None if it was never written."""
-        if location not in self.written:
-            return None
+        with self._count_lock:
+            if location not in self.written:
+                return None
         with self._lock:
             image = self._images.get(location.image_path)
             if image is None or level >= len(image.levels):
@@ -580,9 +655,11 @@ class RunStore:
 
     def stored_items(self) -> Iterator[tuple[ImageItem, PlaneLocation]]:
         """Every plane on disk as the item it came from (for reopening the run)."""
+        with self._count_lock:
+            written = set(self.written)
         with self._lock:
             locations = sorted(
-                self.written,
+                written,
                 key=lambda p: (p.plate, p.label or "", p.well, p.field, p.t, p.c, p.z),
             )
             for location in locations:

@@ -33,12 +33,13 @@ from ._stack import StoredPlane
 
 log = logging.getLogger(__name__)
 Array = np.ndarray[Any, Any]
+DEFER_WRITES_S = 0.5  # planes are written once the display has been quiet this long
 
 
 class MemoryPlanes:
     """``store = "memory"``: every plane in RAM, nothing written, nothing evicted."""
 
-    multiscale = False
+    multiscale = True
 
     def __init__(self) -> None:
         self._planes: dict[Hashable, Array] = {}
@@ -131,6 +132,8 @@ class StoredPlanes:
             if location is not None:
                 key = (location, 0)
                 self.cache.put(key, plane, pinned=True)
+                # The display is busy: the disk waits a moment (within half the budget).
+                self.run.defer(DEFER_WRITES_S, self.cache.budget // 2)
                 self.run.put(location, plane, lambda ok: self._written(key, plane))
                 return location
             self.run.count_unstored("no_place")

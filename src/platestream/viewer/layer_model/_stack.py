@@ -30,6 +30,10 @@ from platestream.layering import ImageItem
 Array = np.ndarray[Any, Any]
 Index = tuple[int, ...]
 EAGER_PLANES = 256  # a request for more planes than this returns a lazy view
+# Planes larger than this (either side) make multiscale layers. Smaller ones draw faster
+# single-scale: napari's multiscale path costs about 5 ms per refresh of a 1024 px plane,
+# and a 1024 px plane is a few texture tiles whichever level is drawn.
+MULTISCALE_ABOVE = 2048
 
 
 class PlaneSource(Protocol):
@@ -102,7 +106,8 @@ class LayerPlanes:
         self.dtype = np.dtype(dtype)
         self.source = source
         self.entries: dict[Index, _Entry] = {}  # keyed by axis ids, not positions
-        self.levels = level_count(self.plane_shape) if source.multiscale else 1
+        large = max(self.plane_shape[-2:]) > MULTISCALE_ABOVE
+        self.levels = level_count(self.plane_shape) if source.multiscale and large else 1
 
     # ------------------------------------------------------------------ shape
 
