@@ -145,3 +145,22 @@ def test_closing_the_window_ends_the_viewer_cleanly(ports: Callable[[int], int])
     assert "record closing" in done.stdout and '"event": "stopped"' in done.stdout
     assert read_record(port) is None
     assert bindable(port) and bindable(port + 1000)
+
+
+def test_a_plane_not_arrived_yet_says_so_in_the_caption(wired: Any, qtbot: Any) -> None:
+    viewer, pump, backend = wired
+    arrays, items = plate([(0, "raw")], ["A01", "A02"], [1], [1, 2])
+    first = [0, 3]  # A01 site 1 and A02 site 2: A01 site 2 has not arrived
+    backend.save_batch([arrays[i] for i in first], [items[i] for i in first])
+    qtbot.waitUntil(lambda: pump.stats.displayed == 2, timeout=20000)
+    panel = viewer.window.dock_widgets["platestream"]
+    viewer.dims.set_current_step(0, 0)
+    viewer.dims.set_current_step(1, 1)  # A01 site 2
+    caption = panel.labels["slice"]
+    assert caption.text() == "Step 00_raw | Well A01 | Channel 1 | Site 002 | not yet"
+    (layer,) = viewer.layers
+    assert not np.asarray(layer._slice.image.raw).any()  # drawn as zeros meanwhile
+    backend.save_batch([arrays[1]], [items[1]])
+    qtbot.waitUntil(lambda: pump.stats.displayed == 3, timeout=20000)
+    qtbot.waitUntil(lambda: not caption.text().endswith("not yet"), timeout=20000)
+    assert caption.text() == "Step 00_raw | Well A01 | Channel 1 | Site 002"

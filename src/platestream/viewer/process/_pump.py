@@ -206,7 +206,7 @@ class Pump(QObject):
             # Fit the view to the first data once Qt has laid out the new sliders (napari
             # fit it while adding, before the canvas shrank). Later, the camera is the user's.
             QTimer.singleShot(0, self.viewer.reset_view)
-        if changes.created or changes.removed or changes.relabeled or changes.reshaped:
+        if changes:  # layers or axes changed, or planes arrived (the caption's "not yet")
             self.after_layout()
         return changes.images
 

@@ -143,7 +143,13 @@ class SliceCaption:
         step = tuple(self.viewer.dims.current_step)
         ndim = len(stored.axis_labels)
         index = step[len(step) - ndim :][: len(stored.axes)] if len(step) >= ndim else ()
-        return self.pump.plans.describe(layer.name, [int(i) for i in index])
+        text = self.pump.plans.describe(layer.name, [int(i) for i in index])
+        planes = stored.array
+        if planes is not None and len(index) == len(planes.sizes):
+            inside = all(0 <= i < n for i, n in zip(index, planes.sizes, strict=True))
+            if inside and planes.entry(tuple(int(i) for i in index)) is None:
+                text += " | not yet"  # shown as zeros until its plane arrives
+        return text
 
     @never_raises
     def update(self, *_: Any) -> None:
