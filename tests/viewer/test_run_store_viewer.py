@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from platestream.layering import ImageItem
+from platestream.viewer.manager import open_run
 from platestream.viewer.manager._visualizer import NapariStreamVisualizer, stop_viewer
 
 from ..waiting import wait_until
@@ -133,12 +134,35 @@ def test_a_plate_larger_than_memory_is_stored_shown_reopened_and_read(
     finally:
         assert stop_viewer("127.0.0.1", reopened_port, timeout_s=20.0)
 
+    # From Python: open the run again and continue it - a new well is appended, nothing
+    # already written is rewritten.
+    chunk = run / "s00_raw" / "A" / "1" / "0" / "0" / "c" / "0" / "0" / "0" / "0" / "0"
+    written_at = chunk.stat().st_mtime_ns
+    more = config(port, channel_colormaps=colormaps, store_dir=str(runs))
+    with open_run(run.name, more, persistent=False) as continued:
+        assert continued.port == port  # the first free port from napari_port on
+        extra = ImageItem(
+            {"well": "C01", "site": 1, "channel": "DAPI"}, 0, "raw", (SIDE, SIDE), "uint16"
+        )
+        report = continued.save_batch([arrays[0]], [extra])
+        assert report is not None and report.sent == 1
+
+        def appended() -> bool:
+            display = status_of(continued).state.display
+            return display.stored == 1 and display.store_queued_bytes == 0
+
+        wait_until(appended, 60, "the new well written to the reopened run")
+        shapes = {layer.shape for layer in layers(port).layers if layer.streamed}
+        assert shapes == {(4, 4, SIDE, SIDE)}
+        assert status_of(continued).state.display.store_path == str(run)
+    assert chunk.stat().st_mtime_ns == written_at
+
     # A well-kept OME-Zarr reader finds every well, field and channel with its pixels.
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
     plate = next(iter(Reader(parse_url(str(run / "s00_raw")))()))
-    assert sorted(plate.specs[0].well_paths) == ["A/1", "A/2", "B/3"]
+    assert sorted(plate.specs[0].well_paths) == ["A/1", "A/2", "B/3", "C/1"]
     assert plate.metadata["channel_names"] == CHANNELS
     import zarr
 

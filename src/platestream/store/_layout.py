@@ -66,6 +66,8 @@ class PlateLayout:
     display: dict[str, Any] = field(default_factory=dict)  # the display config (wire form)
     dtypes: dict[str, str] = field(default_factory=dict)  # "image" or a label -> dtype
     windows: dict[str, list[float]] = field(default_factory=dict)  # c -> first plane's range
+    shapes: dict[str, list[int]] = field(default_factory=dict)  # "image"/label -> first shape
+    odd_shapes: dict[str, list[int]] = field(default_factory=dict)  # "A/1/0" -> its own shape
 
     def sizes(self) -> tuple[int, ...]:
         """How many values of each kind: when these change, the metadata is rewritten."""
@@ -77,6 +79,7 @@ class PlateLayout:
             len(self.sites),
             len(self.labels),
             len(self.dtypes),
+            len(self.odd_shapes),
         )
 
     def index(self, values: list[Any], value: Any) -> int:
@@ -101,6 +104,8 @@ class PlateLayout:
             "display": dict(self.display),
             "dtypes": dict(self.dtypes),
             "windows": {k: list(v) for k, v in self.windows.items()},
+            "shapes": {k: list(v) for k, v in self.shapes.items()},
+            "odd_shapes": {k: list(v) for k, v in self.odd_shapes.items()},
         }
 
     @classmethod
@@ -119,6 +124,10 @@ class PlateLayout:
             display=dict(values.get("display", {})),
             dtypes={str(k): str(v) for k, v in values.get("dtypes", {}).items()},
             windows={str(k): [float(x) for x in v] for k, v in values.get("windows", {}).items()},
+            shapes={str(k): [int(x) for x in v] for k, v in values.get("shapes", {}).items()},
+            odd_shapes={
+                str(k): [int(x) for x in v] for k, v in values.get("odd_shapes", {}).items()
+            },
         )
 
 
@@ -179,13 +188,20 @@ class Locator:
             c=c,
             z=plate.index(plate.zs, lookup.get(Z)) if len(item.shape) == 2 else 0,
         )
+        first = plate.shapes.setdefault(label or "image", list(item.shape))
+        if list(item.shape) != first:  # reopening needs no array opened to know it
+            plate.odd_shapes[location.image_path.split("/", 1)[1]] = list(item.shape)
         if plate.sizes() != sizes:
             self.changed.add(name)
         return location, ""
 
-    def item_of(self, location: PlaneLocation, shape: tuple[int, ...], dtype: str) -> ImageItem:
+    def item_of(self, location: PlaneLocation) -> ImageItem:
         """The item a stored plane came from (for reopening a run)."""
         plate = self.plates[location.plate]
+        kind_key = location.label or "image"
+        recorded = plate.odd_shapes.get(location.image_path.split("/", 1)[1])
+        shape: tuple[int, ...] = tuple(recorded or plate.shapes.get(kind_key) or ())
+        dtype = plate.dtypes.get(kind_key, "uint16")
         components: dict[str, Any] = dict(plate.extras)
         components[WELL] = plate.wells.get(location.well.path, location.well.name)
         for key, values, index in (

@@ -152,6 +152,7 @@ class RunStore:
         self._count_lock = threading.RLock()  # counters and ``written``: never held for I/O
         self.locator = Locator()
         self._images: dict[str, _Image] = {}
+        self._on_disk: dict[str, bool] = {}  # image groups of a reopened run, not opened yet
         self._dirty: set[str] = set()  # plates whose metadata must be rewritten
         self._wells_seen: dict[str, set[str]] = {}  # plate -> well paths with a group
         self._fields: dict[tuple[str, str], set[int]] = {}  # (plate, well path) -> fields
@@ -244,9 +245,8 @@ class RunStore:
             self._wells_seen[name] = set(layout.wells)
             for well_path in layout.wells:
                 for image_path, labels in self._images_under(name, well_path):
-                    self._open_image(image_path, labels)
-        for image in list(self._images.values()):
-            self.written.update(self._chunks_of(image))
+                    self._on_disk[image_path] = labels  # opened when first read or written
+                    self.written.update(self._chunks_of(image_path))
 
     def _images_under(self, plate: str, well_path: str) -> Iterator[tuple[str, bool]]:
         well_dir = self.path / plate / well_path
@@ -278,13 +278,21 @@ class RunStore:
         self._images[image_path] = image
         return image
 
-    def _chunks_of(self, image: _Image) -> Iterator[PlaneLocation]:
-        """The planes of an image on disk: the chunks of level 0 that exist."""
-        parts = image.path.split("/")
+    def _image(self, path: str) -> _Image | None:
+        """An image group's arrays, opened on first use (call with ``_lock`` held)."""
+        image = self._images.get(path)
+        if image is None and path in self._on_disk:
+            image = self._open_image(path, self._on_disk.pop(path))
+        return image
+
+    def _chunks_of(self, path: str) -> Iterator[PlaneLocation]:
+        """The planes of an image on disk: the chunks of level 0 that exist (a listing of
+        the default chunk key layout, ``0/c/<t>/<c>/<z>/...``; no array is opened)."""
+        parts = path.split("/")
         plate, row, column, field = parts[0], parts[1], parts[2], int(parts[3])
         label = parts[5] if len(parts) > 5 else None
         well = WellPosition(row_index(row), int(column) - 1)
-        chunks = self.path / image.path / "0" / "c"
+        chunks = self.path / path / "0" / "c"
         if not chunks.is_dir():
             return
         for t_dir in chunks.iterdir():
@@ -465,7 +473,7 @@ class RunStore:
             fields.add(location.field)
             self._write_well(location.plate, well_path, fields)
         path = location.image_path
-        image = self._images.get(path)
+        image = self._image(path)
         labels = location.label is not None
         plane_yx = plane.shape[-2:]
         z_count = plane.shape[0] if plane.ndim == 3 else location.z + 1
@@ -630,7 +638,7 @@ class RunStore:
             if location not in self.written:
                 return None
         with self._lock:
-            image = self._images.get(location.image_path)
+            image = self._image(location.image_path)
             if image is None or level >= len(image.levels):
                 return None
             array = image.levels[level]
@@ -650,28 +658,23 @@ class RunStore:
         return not plate.zs or plate.zs == [None]
 
     def level_count(self, location: PlaneLocation) -> int:
-        image = self._images.get(location.image_path)
+        with self._lock:
+            image = self._image(location.image_path)
         return len(image.levels) if image is not None else 0
 
     def stored_items(self) -> Iterator[tuple[ImageItem, PlaneLocation]]:
-        """Every plane on disk as the item it came from (for reopening the run)."""
+        """Every plane on disk as the item it came from (for reopening the run): from the
+        plates' metadata and a listing of the chunks, without opening an array."""
         with self._count_lock:
             written = set(self.written)
-        with self._lock:
+        with self._layout_lock:
             locations = sorted(
                 written,
                 key=lambda p: (p.plate, p.label or "", p.well, p.field, p.t, p.c, p.z),
             )
             for location in locations:
-                image = self._images.get(location.image_path)
-                if image is None:
-                    continue
-                array = image.levels[0]
-                plate = self.locator.plates[location.plate]
-                dtype = plate.dtypes.get(location.label or "image", str(array.dtype))
-                volume = array.shape[2] > 1 and self._is_volume(location)
-                shape = tuple(array.shape[2:]) if volume else tuple(array.shape[3:])
-                yield self.locator.item_of(location, shape, dtype), location
+                if location.plate in self.locator.plates:
+                    yield self.locator.item_of(location), location
 
     def display_of(self, plate: str) -> dict[str, Any]:
         return dict(self.locator.plates[plate].display)

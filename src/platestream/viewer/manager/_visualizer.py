@@ -396,3 +396,39 @@ def stop_viewer(host: str, port: int, timeout_s: float = 5.0) -> bool:
         except (ControlTimeout, WireError):
             pass
     return procs.terminate(process, timeout_s)
+
+
+def open_run(
+    run: str | os.PathLike[str],
+    config: Any = None,
+    *,
+    title: str | None = None,
+    persistent: bool = True,
+    headless: bool = False,
+) -> NapariStreamVisualizer:
+    """Open a run of the run store in a new viewer - ``platestream open RUN`` from Python.
+
+    ``run`` is a run folder, or a run's name (or a unique prefix of it) in ``store_dir``.
+    The viewer takes the first free port from ``napari_port`` on (a viewer already there
+    shows its own run), shows the run's layers lazily, and goes on writing the run when
+    this visualizer (or any producer on its port) streams more images. Raises
+    ``StoreError`` for a folder that is not a run, ``ViewerError`` if no viewer starts.
+    """
+    from platestream.store import read_run_info, resolve_run, store_dir_of
+
+    resolved = resolve_current(config if config is not None else NapariStreamingConfig()).value
+    path = resolve_run(str(run), store_dir_of(resolved.store_dir))
+    first = resolved.napari_port
+    port = next((p for p in range(first, first + 20) if inspect(p).holder is Holder.FREE), None)
+    if port is None:
+        raise PortConflict(f"no free port pair in {first}..{first + 19}")
+    settings = dataclasses.replace(resolved, napari_port=port, store="disk")
+    name = title or str(read_run_info(path).get("title") or path.name)
+    visualizer = NapariStreamVisualizer(
+        settings, title=name, persistent=persistent, on_conflict="fail", headless=headless
+    )
+    visualizer.extra_arguments = ["--run", str(path)]
+    visualizer.start_viewer(async_mode=False)
+    if visualizer.pong is None:
+        raise ViewerError(visualizer.error or f"no viewer started for {path}")
+    return visualizer

@@ -1,0 +1,76 @@
+"""Where a viewer's planes live (Qt-free): RAM, or a run store behind a bounded cache; a
+store that cannot be opened; a disk that lags (backpressure, then relief)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from platestream.layering import ImageItem
+from platestream.store import PlaneLocation
+from platestream.viewer.layer_model import MemoryPlanes, StoredPlanes, open_source
+
+
+def item(well: str, site: int = 1) -> ImageItem:
+    return ImageItem({"well": well, "site": site}, 0, "raw", (64, 64), "uint16")
+
+
+def plane(value: int) -> np.ndarray:
+    return np.full((64, 64), value, np.uint16)
+
+
+def test_memory_and_disk_sources(tmp_path: Path) -> None:
+    assert isinstance(open_source("memory", "", "t"), MemoryPlanes)
+    source = open_source("disk", str(tmp_path), "my screen", memory_mb=64)
+    assert isinstance(source, StoredPlanes) and source.run is not None and not source.error
+    assert source.run.path.parent == tmp_path and source.run.path.name.endswith("_my-screen")
+    ref = source.put(item("A01"), plane(7))
+    assert isinstance(ref, PlaneLocation)
+    assert source.run.flush(30)
+    source.cache.clear()  # gone from RAM: read back from disk
+    back = source.get(ref)
+    assert back is not None and int(back.max()) == 7
+    assert source.status().stored == 1
+    source.close()
+
+
+def test_a_missing_store_dir_leaves_the_viewer_running_without_a_store(tmp_path: Path) -> None:
+    missing = tmp_path / "not" / "there"
+    source = open_source("disk", str(missing), "t", memory_mb=64)
+    assert isinstance(source, StoredPlanes) and source.run is None
+    assert str(missing) in source.error and "store_dir" in source.error
+    ref = source.put(item("A01"), plane(3))
+    got = source.get(ref)
+    assert got is not None and int(got.max()) == 3  # still shown, from the cache
+    status = source.status()
+    assert status.unstored_reasons == {"no_store": 1} and status.error == source.error
+
+
+def test_items_without_a_plate_position_are_shown_and_counted(tmp_path: Path) -> None:
+    source = open_source("disk", str(tmp_path), "t", memory_mb=64)
+    assert isinstance(source, StoredPlanes)
+    ref = source.put(ImageItem({"channel": "DAPI"}, 0, "raw", (64, 64), "uint16"), plane(5))
+    got = source.get(ref)
+    assert got is not None and int(got.max()) == 5
+    assert source.status().unstored_reasons == {"no_place": 1}
+    source.close()
+
+
+def test_a_lagging_disk_is_backpressure_then_relief(tmp_path: Path) -> None:
+    source = open_source("disk", str(tmp_path), "t", memory_mb=17)
+    assert isinstance(source, StoredPlanes) and source.run is not None
+    relieved = threading.Event()
+    source.on_relief = relieved.set
+    source.run.defer(600.0, 1 << 40)  # the disk takes nothing for now
+    big = np.zeros((1024, 1024), np.uint16)  # 2 MiB
+    for site in range(1, 10):  # 18 MiB waiting for a 17 MiB budget
+        source.put(ImageItem({"well": "A01", "site": site}, 0, "raw", big.shape, "uint16"), big)
+    assert source.congested and source.cache.pinned_bytes == 9 * big.nbytes
+    source.waiting = True  # what the pump does before it stops taking images
+    assert source.run.flush(60)  # the disk catches up
+    assert relieved.wait(10) and not source.congested
+    assert source.cache.bytes <= source.cache.budget
+    assert source.status().stored == 9
+    source.close()
