@@ -20,7 +20,6 @@ issue's sizes (tens of minutes). Progress is waited for by asking the viewer (``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from platestream.bench import report
 from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
 from platestream.store import row_name
@@ -311,10 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(
         args.large, args.dir, screen_wells=args.screen_wells or 0, many_wells=args.many_wells or 0
     )
-    print(render(results))
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
+    return report(results, render, args.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ The figures are ratios against this run's own data size and one-producer through
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import sys
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from platestream.bench import report
 from platestream.config import NapariStreamingConfig
 from platestream.viewer.manager import NapariStreamVisualizer
 
@@ -150,10 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args(argv)
     results = run(args.producers, args.images, args.side)
-    print(render(results))
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
+    return report(results, render, args.json)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import zmq
 
 from platestream.backend import NapariStreamingBackend
 from platestream.backend.shm import keep_large_buffers, name_prefix, shm_unlink
+from platestream.bench import report
 from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
 
@@ -372,10 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         _bare_zmq_receiver(args.bare_zmq_receiver)
         return 0
     results = run()
-    print(render(results))
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
+    return report(results, render, args.json)
 
 
 if __name__ == "__main__":

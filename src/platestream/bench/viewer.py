@@ -21,7 +21,6 @@ the only timed pause is the latency stream's frame pacing.
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import sys
 import threading
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from platestream.bench import report
 from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
 from platestream.viewer.manager import NapariStreamVisualizer
@@ -223,10 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args(argv)
     results = run(args.plate_side, args.wells, args.memory_side, args.frames)
-    print(render(results))
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
+    return report(results, render, args.json)
 
 
 if __name__ == "__main__":
