@@ -163,7 +163,6 @@ class RunStore:
         )
         self._queued_bytes = 0
         self._counters = StoreCounters()
-        self._on_idle: Callable[[], None] = lambda: None
         self.title = title
         self.root = self._open_root(title)
         self._load()
@@ -318,10 +317,6 @@ class RunStore:
                 self._wake.set()
         self._queue.put((location, plane, done))
 
-    def on_idle(self, callback: Callable[[], None]) -> None:
-        """``callback()`` (in the writer thread) each time the queue runs dry."""
-        self._on_idle = callback
-
     @property
     def counters(self) -> StoreCounters:
         with self._count_lock:
@@ -393,7 +388,6 @@ class RunStore:
                 self._idle.notify_all()
             if idle:
                 self._write_metadata()
-                self._on_idle()
 
     def defer(self, seconds: float, limit_bytes: int) -> None:
         """Hold writing back for ``seconds`` (the display is busy: the GIL and both cores

@@ -70,7 +70,6 @@ class Pump(QObject):
         self.stats = stats
         self.frame_s = frame_s
         self.plans = plans if plans is not None else Plans()
-        self.waits_for_disk = 0  # applies that left images queued: the disk lagged
         self.applier = NapariApplier(viewer, self.plans, check_thread=assert_gui_thread)
         self.on_shutdown: Callable[[], None] = lambda: None
         self.caption: Callable[[], str] = lambda: ""  # the slice caption (panel)
@@ -165,7 +164,6 @@ class Pump(QObject):
         if not source.congested:  # caught up between the two checks
             source.waiting = False
             return False
-        self.waits_for_disk += 1
         return True
 
     def reopen(self, runs: list[tuple[Any, list[Any]]]) -> int:
