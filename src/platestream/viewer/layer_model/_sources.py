@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from platestream.backend import ReceivedImage
 from platestream.layering import ImageItem, LayerKind
 from platestream.store import (
     PlaneCache,
@@ -241,21 +242,5 @@ def stored_images(source: StoredPlanes) -> list[tuple[dict[str, Any], list[Any]]
         window = plates[location.plate].windows.get(str(location.c))
         contrast = (window[0], window[1]) if window and location.label is None else None
         data = StoredPlane(location, item.shape, np.dtype(item.dtype), contrast)
-        by_plate.setdefault(location.plate, []).append(_Reopened(item, data))
+        by_plate.setdefault(location.plate, []).append(ReceivedImage(item, data))  # type: ignore[arg-type]
     return [(source.run.display_of(plate), images) for plate, images in by_plate.items()]
-
-
-@dataclass(frozen=True)
-class _Reopened:
-    """A plane of a reopened run, shaped like a received image (no lease, nothing to
-    release)."""
-
-    item: ImageItem
-    data: Any
-    lease: None = None
-
-    def intact(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        return None
