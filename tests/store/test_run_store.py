@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,107 @@ def test_a_continued_run_appends_and_rewrites_nothing(store: RunStore, run_dir: 
         assert any(i.lookup["well"] == "H07" and i.lookup["channel"] == "RFP" for i, _ in items)
     finally:
         third.close()
+
+
+# A writer killed mid-stream: planes of a 16 x 24 plate, 3 sites, 2 channels, a label.
+_CRASHING_WRITER = """
+import sys, threading
+from collections import deque
+from pathlib import Path
+import numpy as np
+from platestream.layering import ImageItem, LayerKind
+from platestream.store import RunStore
+store = RunStore(Path(sys.argv[1]), title="crash")
+number, backlog = 0, deque()
+for row in "ABCDEFGHIJKLMNOP":
+    for column in range(1, 25):
+        for site in (1, 2, 3):
+            for channel in ("DAPI", "GFP", "nuclei"):
+                kind = LayerKind.LABELS if channel == "nuclei" else LayerKind.IMAGE
+                components = {"well": f"{row}{column:02d}", "site": site, "channel": channel}
+                item = ImageItem(components, 1, "blur", (40, 30), "uint16", kind=kind)
+                location, _ = store.locate(item)
+                number += 1
+                plane = np.full((40, 30), number % 60000, np.uint16)
+                written = threading.Event()
+                store.put(location, plane, lambda ok, written=written: written.set())
+                backlog.append(written)
+                if len(backlog) > 100:  # a producer held back by the writer, never flushing
+                    backlog.popleft().wait(30)
+                if number % 50 == 0:
+                    print(store.counters.stored, flush=True)
+store.close()
+"""
+
+
+def _expected(lookup: Any) -> int:
+    """The number the crashing writer wrote into a plane (its position in the loop)."""
+    well = str(lookup["well"])
+    row, column = "ABCDEFGHIJKLMNOP".index(well[0]), int(well[1:]) - 1
+    channel = ["DAPI", "GFP", "nuclei"].index(str(lookup.get("channel", "nuclei")))
+    return ((row * 24 + column) * 3 + int(lookup["site"]) - 1) * 3 + channel + 1
+
+
+def test_a_run_whose_viewer_was_killed_reopens_whole_and_continues(tmp_path: Path) -> None:
+    """SIGKILL mid-stream: every plane on disk is reopened with its own pixels (new wells,
+    a new label, nothing unexplained), and continuing the run rewrites none of them."""
+    run_dir = tmp_path / "run"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _CRASHING_WRITER, str(run_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None
+        for line in writer.stdout:  # ends if the writer dies (then the assert below fails)
+            if int(line) >= 1500:
+                break
+        writer.kill()  # mid-write: chunks, well groups and the plate's list in flight
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+    on_disk = {
+        path.relative_to(run_dir) for path in run_dir.rglob("0/c/*/*/*/0/0") if path.is_file()
+    }
+    assert len(on_disk) >= 1500
+    reopened = RunStore(run_dir)
+    try:
+        items = list(reopened.stored_items())
+        assert len(items) == len(on_disk)  # every plane on disk, and no other
+        for stored, location in items:
+            plane = reopened.read(location)
+            assert plane is not None
+            assert int(plane[0, 0]) == _expected(stored.lookup) % 60000, stored.lookup
+        before = {path: (run_dir / path).read_bytes() for path in sorted(on_disk)[::25]}
+        wells = {str(stored.lookup["well"]) for stored, _ in items}
+        newest = max(wells, key=lambda w: ("ABCDEFGHIJKLMNOP".index(w[0]), int(w[1:])))
+        for site in (1, 2, 3):  # the last well again, whole, with a new channel
+            for channel in ("DAPI", "GFP", "RFP"):
+                again = ImageItem(
+                    {"well": newest, "site": site, "channel": channel},
+                    1,
+                    "blur",
+                    (40, 30),
+                    "uint16",
+                )
+                location, _ = reopened.locate(again)
+                assert location is not None
+                reopened.put(location, np.full((40, 30), 7, np.uint16), lambda ok: None)
+        assert reopened.flush(30)
+    finally:
+        reopened.close()
+    for path, content in before.items():
+        if newest not in _well_of(path):
+            assert (run_dir / path).read_bytes() == content, path
+    third = RunStore(run_dir)
+    try:
+        channels = {str(s.lookup.get("channel")) for s, _ in third.stored_items()}
+        assert channels == {"DAPI", "GFP", "RFP", "nuclei"}
+    finally:
+        third.close()
+
+
+def _well_of(path: Path) -> str:
+    row, column = path.parts[1], int(path.parts[2])
+    return f"{row}{column:02d}"
 
 
 def test_pyramid_levels_halve_down_to_about_256_pixels() -> None:

@@ -147,6 +147,9 @@ class Locator:
     def __init__(self, plates: dict[str, PlateLayout] | None = None) -> None:
         self.plates: dict[str, PlateLayout] = plates if plates is not None else {}
         self.changed: set[str] = set()  # plates with new values since their metadata
+        # Plates with new index values (channels, sites, z, t, labels, dtypes): written
+        # before the next plane of theirs, so no chunk's index is unexplained on disk.
+        self.urgent: set[str] = set()
 
     def locate(
         self, item: ImageItem, display: dict[str, Any] | None = None
@@ -191,8 +194,11 @@ class Locator:
         first = plate.shapes.setdefault(label or "image", list(item.shape))
         if list(item.shape) != first:  # reopening needs no array opened to know it
             plate.odd_shapes[location.image_path.split("/", 1)[1]] = list(item.shape)
-        if plate.sizes() != sizes:
+        now = plate.sizes()
+        if now != sizes:
             self.changed.add(name)
+            if now[1:-1] != sizes[1:-1]:  # index values, not only a well or a shape
+                self.urgent.add(name)
         return location, ""
 
     def item_of(self, location: PlaneLocation) -> ImageItem:

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -43,6 +43,7 @@ from zarr.codecs import BloscCodec, ZstdCodec
 
 from platestream.layering import ImageItem
 
+from ._files import ArrayTemplates, ChunkWriter, write_group, write_node
 from ._layout import Locator, PlaneLocation, PlateLayout
 from ._wells import WellPosition, row_index
 
@@ -119,12 +120,49 @@ def _hex_color(colormap: str | None) -> str:
 
 @dataclass
 class _Image:
-    """An image (or label image) group of the store and its level arrays."""
+    """An image (or label image) group of the store: its levels' metadata, their writers,
+    and their zarr arrays once opened (for reading and resizing)."""
 
     path: str
-    levels: list[Any]  # zarr arrays, level 0 first
+    folder: Path
+    metadata: list[Any]  # zarr ArrayV3Metadata per level, level 0 first
     labels: bool
     channels: int  # the c size the metadata was last written for
+    arrays: dict[int, Any] = field(default_factory=dict)  # level -> zarr array, opened
+    writers: list[ChunkWriter | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.writers = [
+            ChunkWriter.of(metadata, self.folder / str(level))
+            for level, metadata in enumerate(self.metadata)
+        ]
+
+    @property
+    def level_count(self) -> int:
+        return len(self.metadata)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.metadata[0].shape)
+
+    def array(self, level: int) -> Any:
+        """The zarr array of ``level``, opened on first use (call with the store's lock)."""
+        array = self.arrays.get(level)
+        if array is None:
+            opened: Any = zarr.open_array(self.folder / str(level), mode="r+", zarr_format=3)
+            array = self.arrays[level] = opened.with_config(_ARRAY_CONFIG)
+        return array
+
+    def resize(self, shape: tuple[int, ...]) -> None:
+        """Grow every level to hold planes of ``shape`` (t, c, z, y, x of level 0)."""
+        for level in range(self.level_count):
+            y, x = shape[3], shape[4]
+            for _ in range(level):
+                y, x = (y + 1) // 2, (x + 1) // 2
+            array = self.array(level)
+            array.resize((*shape[:3], y, x))
+            self.metadata[level] = array.metadata
+        self.__post_init__()
 
 
 @dataclass
@@ -164,6 +202,7 @@ class RunStore:
         self._queued_bytes = 0
         self._counters = StoreCounters()
         self.title = title
+        self._templates = ArrayTemplates(_codec(codec), AXES)
         self.root = self._open_root(title)
         self._load()
         # zarr-python spends most of a plane's write in its own event loop (encode, write):
@@ -241,11 +280,31 @@ class RunStore:
                     f"damaged ({err}); the run cannot be reopened"
                 ) from err
             self.locator.plates[name] = layout
+            self._find_unlisted_wells(name, layout)
             self._wells_seen[name] = set(layout.wells)
             for well_path in layout.wells:
                 for image_path, labels in self._images_under(name, well_path):
                     self._on_disk[image_path] = labels  # opened when first read or written
                     self.written.update(self._chunks_of(image_path))
+
+    def _find_unlisted_wells(self, plate: str, layout: PlateLayout) -> None:
+        """Wells on disk the plate's list lacks (written after its last rewrite, before a
+        crash): found by their folders, named as their own metadata says."""
+        folder = self.path / plate
+        for row in folder.iterdir():
+            if not (row.is_dir() and row.name.isalpha() and len(row.name) <= 2):
+                continue
+            for column in row.iterdir():
+                well_path = f"{row.name}/{column.name}"
+                if well_path in layout.wells or not column.name.isdigit():
+                    continue
+                try:
+                    attrs = json.loads((column / "zarr.json").read_text()).get("attributes", {})
+                except (OSError, ValueError):
+                    continue  # not a well group
+                named = attrs.get("platestream", {}).get("well") if isinstance(attrs, dict) else ""
+                position = WellPosition(row_index(row.name), int(column.name) - 1)
+                layout.wells[well_path] = str(named or position.name)
 
     def _images_under(self, plate: str, well_path: str) -> Iterator[tuple[str, bool]]:
         well_dir = self.path / plate / well_path
@@ -265,15 +324,17 @@ class RunStore:
 
     def _open_image(self, image_path: str, labels: bool) -> _Image | None:
         group = zarr.open_group(self.path / image_path, mode="r+", zarr_format=3)
-        levels = []
+        arrays = {}
         for level in range(MAX_LEVELS):
             if str(level) not in group:
                 break
             array: Any = group[str(level)]
-            levels.append(array.with_config(_ARRAY_CONFIG))
-        if not levels:
+            arrays[level] = array.with_config(_ARRAY_CONFIG)
+        if not arrays:
             return None
-        image = _Image(image_path, levels, labels, int(levels[0].shape[1]))
+        metadata = [arrays[level].metadata for level in range(len(arrays))]
+        folder = self.path / image_path
+        image = _Image(image_path, folder, metadata, labels, int(metadata[0].shape[1]), arrays)
         self._images[image_path] = image
         return image
 
@@ -297,6 +358,8 @@ class RunStore:
         for t_dir in chunks.iterdir():
             for c_dir in t_dir.iterdir():
                 for z_dir in c_dir.iterdir():
+                    if not (z_dir / "0" / "0").is_file():  # a write a crash cut short
+                        continue
                     yield PlaneLocation(
                         plate, well, field, label, int(t_dir.name), int(c_dir.name), int(z_dir.name)
                     )
@@ -351,7 +414,17 @@ class RunStore:
         that write, so the newest always wins) and rewrites grown metadata now and then."""
         last_metadata = time.monotonic()
         while True:
-            job = self._queue.get()
+            # Grown metadata is rewritten at most once a second (the plate's metadata lists
+            # every well: rewriting it per plane would cost in proportion to the plate), and
+            # a second after the last plane at the latest.
+            pending = self._busy or self._dirty or self.locator.changed
+            wait = max(0.0, last_metadata + METADATA_EVERY_S - time.monotonic())
+            try:
+                job = self._queue.get(timeout=wait if pending else None)
+            except queue.Empty:
+                self._write_metadata()
+                last_metadata = time.monotonic()
+                continue
             if job is None:
                 self._drain()
                 self._write_metadata()
@@ -384,10 +457,7 @@ class RunStore:
             self._slots.release()
             with self._idle:
                 self._busy.discard(location)
-                idle = not self._busy and self._queue.empty()
                 self._idle.notify_all()
-            if idle:
-                self._write_metadata()
 
     def defer(self, seconds: float, limit_bytes: int) -> None:
         """Hold writing back for ``seconds`` (the display is busy: the GIL and both cores
@@ -423,11 +493,21 @@ class RunStore:
             if plane.ndim == 2:
                 index += (location.z,)
             level_plane = plane
-            for level, array in enumerate(image.levels):  # chunks of their own: no lock
+            for level in range(image.level_count):  # chunks of their own: no lock
                 if level:
                     level_plane = downsample(level_plane, image.labels)
-                region = tuple(slice(0, n) for n in level_plane.shape)
-                array[(*index, *region)] = level_plane
+                writer = image.writers[level]
+                chunk = tuple(image.metadata[level].chunks[-2:])
+                if writer is not None and level_plane.shape[-2:] == chunk:
+                    planes = level_plane.reshape(-1, *level_plane.shape[-2:])
+                    first_z = index[2] if len(index) == 3 else 0
+                    for z, one in enumerate(planes, start=first_z):
+                        writer.write((location.t, location.c, z, 0, 0), one[None, None, None])
+                else:  # a plane that is not one whole chunk: zarr writes the region
+                    region = tuple(slice(0, n) for n in level_plane.shape)
+                    with self._lock:
+                        array = image.array(level)
+                    array[(*index, *region)] = level_plane
             with self._count_lock:
                 self.written.add(location)
                 self._counters.stored += 1
@@ -451,16 +531,22 @@ class RunStore:
 
     def _image_for(self, location: PlaneLocation, plane: Array) -> _Image:
         plate = self.locator.plates[location.plate]
-        if location.plate not in self._wells_seen:
-            group = self.root.require_group(location.plate)
-            self._wells_seen[location.plate] = set()
-            self._dirty.add(location.plate)
-            del group
+        seen = self._wells_seen.setdefault(location.plate, set())
         well_path = location.well.path
-        if well_path not in self._wells_seen[location.plate]:
-            self.root.require_group(f"{location.plate}/{location.well.row}")
-            self.root.require_group(f"{location.plate}/{well_path}")
-            self._wells_seen[location.plate].add(well_path)
+        new_well = well_path not in seen
+        seen.add(well_path)
+        with self._layout_lock:
+            urgent = location.plate in self.locator.urgent
+            self.locator.urgent.discard(location.plate)
+            info = plate.to_json() if urgent else None
+        if info is not None:
+            # New channel, site, z, timepoint or label values: their indices are on disk
+            # before any chunk that uses them, so a crash never leaves a chunk unexplained.
+            self._write_plate(location.plate, info)
+        if new_well:
+            row = self.path / location.plate / location.well.row
+            if not (row / "zarr.json").exists():
+                write_group(row)
             self._dirty.add(location.plate)
         fields = self._fields.setdefault((location.plate, well_path), set())
         if location.field not in fields:
@@ -476,13 +562,9 @@ class RunStore:
             image = self._create_image(path, plate, shape, plane.dtype, labels)
             if labels:
                 self._write_labels_group(location)
-        grown = tuple(max(a, b) for a, b in zip(image.levels[0].shape, shape, strict=True))
-        if grown != tuple(image.levels[0].shape):
-            for level, array in enumerate(image.levels):
-                y, x = grown[3], grown[4]
-                for _ in range(level):
-                    y, x = (y + 1) // 2, (x + 1) // 2
-                array.resize((*grown[:3], y, x))
+        grown = tuple(max(a, b) for a, b in zip(image.shape, shape, strict=True))
+        if grown != image.shape:
+            image.resize(grown)
             if not labels and grown[1] != image.channels:
                 image.channels = grown[1]
                 self._write_image_metadata(image, plate)
@@ -491,25 +573,19 @@ class RunStore:
     def _create_image(
         self, path: str, plate: PlateLayout, shape: tuple[int, ...], dtype: Any, labels: bool
     ) -> _Image:
-        group = self.root.require_group(path)
-        levels = []
+        folder = self.path / path
+        if (folder / "zarr.json").exists():  # written before a crash, never recorded
+            found = self._open_image(path, labels)
+            if found is not None:
+                return found
+        metadata = []
         for level, (y, x) in enumerate(pyramid_shapes((shape[3], shape[4]))):
-            levels.append(
-                group.create_array(
-                    str(level),
-                    shape=(*shape[:3], y, x),
-                    chunks=(1, 1, 1, y, x),
-                    dtype=dtype,
-                    fill_value=0,
-                    compressors=_codec(self.codec),
-                    dimension_names=AXES,
-                    overwrite=True,
-                    config=_ARRAY_CONFIG,
-                )
-            )
-        image = _Image(path, levels, labels, shape[1])
+            level_metadata = self._templates.metadata((*shape[:3], y, x), (1, 1, 1, y, x), dtype)
+            write_node(folder / str(level), level_metadata)
+            metadata.append(level_metadata)
+        image = _Image(path, folder, metadata, labels, shape[1])
         self._images[path] = image
-        self._write_image_metadata(image, plate)
+        self._write_image_metadata(image, plate)  # the group last: it says "complete"
         return image
 
     # ------------------------------------------------------------------ metadata
@@ -529,12 +605,11 @@ class RunStore:
                     v05.ScaleTransformation(scale=[1.0, 1.0, 1.0, 2.0**level, 2.0**level])
                 ],
             )
-            for level in range(len(image.levels))
+            for level in range(image.level_count)
         ]
         return v05.Multiscale(name=image.path.split("/")[-1], axes=axes, datasets=datasets)
 
     def _write_image_metadata(self, image: _Image, plate: PlateLayout) -> None:
-        group = self.root[image.path]
         if image.labels:
             label = v05.ImageLabel(version="0.5", source=v05.LabelSource(image="../../"))
             model: Any = v05.LabelImage.model_validate(
@@ -554,25 +629,34 @@ class RunStore:
                 )
             omero = v05.Omero(channels=channels) if channels else None
             model = v05.Image(multiscales=[self._multiscale(image)], omero=omero)
-        group.attrs.put({"ome": model.model_dump(mode="json", exclude_none=True)})
+        write_group(image.folder, {"ome": model.model_dump(mode="json", exclude_none=True)})
 
     def _write_labels_group(self, location: PlaneLocation) -> None:
         field_path = location.image_path.rsplit("/labels/", 1)[0]
-        group = self.root.require_group(f"{field_path}/labels")
         names = sorted(
             entry.name
             for entry in (self.path / field_path / "labels").iterdir()
             if (entry / "zarr.json").exists()
         )
         model = v05.LabelsGroup(labels=names or [str(location.label)])
-        group.attrs.put({"ome": model.model_dump(mode="json", exclude_none=True)})
+        write_group(
+            self.path / field_path / "labels",
+            {"ome": model.model_dump(mode="json", exclude_none=True)},
+        )
 
     def _write_well(self, plate: str, well_path: str, fields: set[int]) -> None:
         model = v05.Well(
             well=v05.WellDef(images=[v05.FieldOfView(path=str(f)) for f in sorted(fields)])
         )
-        group = self.root.require_group(f"{plate}/{well_path}")
-        group.attrs.put({"ome": model.model_dump(mode="json", exclude_none=True)})
+        with self._layout_lock:
+            name = self.locator.plates[plate].wells.get(well_path, "")
+        write_group(
+            self.path / plate / well_path,
+            {
+                "ome": model.model_dump(mode="json", exclude_none=True),
+                "platestream": {"well": name},  # as the items named it (a crash may lose
+            },  # the plate's list of wells: reopening finds the well by its folder)
+        )
 
     def _write_metadata(self) -> None:
         """Rewrite the plate metadata of every plate that grew (wells, channels...)."""
@@ -619,9 +703,9 @@ class RunStore:
                 field_count=max(len(info["site"]), 1),
             )
         )
-        group = self.root[name]
-        group.attrs.put(
-            {"ome": model.model_dump(mode="json", exclude_none=True), "platestream": info}
+        write_group(
+            self.path / name,
+            {"ome": model.model_dump(mode="json", exclude_none=True), "platestream": info},
         )
 
     # ------------------------------------------------------------------- reading
@@ -633,13 +717,13 @@ class RunStore:
                 return None
         with self._lock:
             image = self._image(location.image_path)
-            if image is None or level >= len(image.levels):
+            if image is None or level >= image.level_count:
                 return None
-            array = image.levels[level]
+            array = image.array(level)
             if location.z >= array.shape[2] and array.shape[2] > 1:
                 return None
             try:
-                if image.levels[0].shape[2] > 1 and location.z == 0 and self._is_volume(location):
+                if image.shape[2] > 1 and location.z == 0 and self._is_volume(location):
                     data: Array = np.asarray(array[location.t, location.c])
                 else:
                     data = np.asarray(array[location.t, location.c, location.z])
@@ -654,7 +738,7 @@ class RunStore:
     def level_count(self, location: PlaneLocation) -> int:
         with self._lock:
             image = self._image(location.image_path)
-        return len(image.levels) if image is not None else 0
+        return image.level_count if image is not None else 0
 
     def stored_items(self) -> Iterator[tuple[ImageItem, PlaneLocation]]:
         """Every plane on disk as the item it came from (for reopening the run): from the
