@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from platestream.backend import (
     NapariStreamingBackend,
     Receiver,
+    ReceiverOptions,
     SaveReport,
     StreamingBackend,
     get_backend,
@@ -219,3 +221,56 @@ def test_text_that_is_not_unicode_is_refused_naming_the_field(make_backend: Make
         backend.save(np.zeros((4, 4), np.uint8), {"well": "A01"}, step_name="bl\ud800r")
     with pytest.raises(ValueError, match=r"component 'well'.*not valid Unicode"):
         backend.save(np.zeros((4, 4), np.uint8), {"well": "A\udfff1"})
+
+
+def _layouts_after(receiver: Receiver, backend: NapariStreamingBackend, site: int) -> list[Any]:
+    """Send one lossless image; the layouts the viewer got with it."""
+    report = backend.save(np.zeros((8, 8), np.uint16), {"well": "A01", "site": site})
+    assert report.sent == 1
+    assert receiver.wait(10)
+    batches = receiver.take()
+    assert batches
+    for batch in batches:
+        batch.release()
+    return receiver.take_layouts()
+
+
+def test_a_declared_layout_rides_until_acknowledged_and_again_to_a_new_viewer() -> None:
+    receiver = Receiver(ReceiverOptions(port=0)).start()
+    port = receiver.data_port
+    backend = NapariStreamingBackend(config(port, delivery="lossless"))
+    try:
+        backend.declare_layout(
+            {"well": ["A01", "B02"], "site": np.arange(1, 4), "channel": ["DAPI"]}
+        )
+        expected = {"well": ("A01", "B02"), "site": (1, 2, 3), "channel": ("DAPI",)}
+        assert _layouts_after(receiver, backend, 1) == [expected]
+        (link,) = backend.links().values()
+        assert link.flush(10)  # the batch that carried it is acknowledged: not sent again
+        assert _layouts_after(receiver, backend, 2) == []
+        receiver.close()  # the viewer is replaced by a new one on the same port
+        receiver = Receiver(ReceiverOptions(port=port)).start()
+        assert backend.connect(timeout_s=20)
+        assert _layouts_after(receiver, backend, 3) == [expected]
+    finally:
+        backend.close()
+        receiver.close()
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ({"site": [1, 1.5]}, "component 'site': value 1.5 is not an int or a string"),
+        ({"well": ["A01", None]}, "component 'well': value None is not an int or a string"),
+        ({"site": [True]}, "value True is not an int or a string"),
+        ({3: [1]}, "component 3 is not a name"),
+        ({f"c{i}": [1] for i in range(65)}, "65 components, at most 64"),
+    ],
+)
+def test_a_layout_that_cannot_be_sent_is_refused_at_the_producer(layout: Any, message: str) -> None:
+    backend = NapariStreamingBackend(config(45999))  # refused before any link is made
+    try:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            backend.declare_layout(layout)
+    finally:
+        backend.close()

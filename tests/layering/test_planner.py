@@ -15,6 +15,7 @@ from platestream.layering import (
     PlanError,
     PlanState,
     SetAxisLabels,
+    declare,
     layer_plans,
     locate,
     missing_planes,
@@ -196,3 +197,42 @@ def test_a_bad_item_leaves_no_partial_plan() -> None:
     with pytest.raises(PlanError, match="not a numpy dtype"):
         update(state, [image(well="A02"), image(well="A03", dtype="pixels")])
     assert layer_plans(state)[0].filled == 1  # the old state is untouched
+
+
+def test_a_declared_layout_makes_layers_at_their_final_size_and_images_only_fill() -> None:
+    cfg = config()
+    layout = {"well": ["a1", "A02", "B01"], "site": [1, 2, 3], "channel": ["DAPI", "GFP"]}
+    declared = declare(PlanState.empty(cfg), layout)
+    assert declared.ops == ()  # no layer yet: nothing to tell a viewer
+    items = [
+        image(well=w, channel=c, site=s)
+        for w in ("B01", "A02", "A01")
+        for s in (3, 1, 2)
+        for c in ("GFP", "DAPI")
+    ]
+    state, ops = declared.state, []
+    for item in items:  # streamed one image at a time, in no particular order
+        result = update(state, [item])
+        state, ops = result.state, ops + list(result.ops)
+    created = of_type(ops, CreateLayer)
+    assert [tuple(a.size for a in op.axes) for op in created] == [(3, 3), (3, 3)]
+    assert not of_type(ops, InsertIndex) and not of_type(ops, SetAxisLabels)
+    assert len(writes(ops)) == len(items)
+    # the same layers, axes and planes as planning the whole plate without a layout
+    at_once = plan(items, cfg).state
+    assert layer_plans(state) == layer_plans(at_once)
+    for row in layer_plans(state):
+        assert missing_planes(state, row.name) == missing_planes(at_once, row.name) == ()
+
+
+def test_declaring_values_grows_existing_layers_and_known_values_change_nothing() -> None:
+    cfg = config()
+    state = plan([image(well="A02", channel="DAPI", site=1)], cfg).state
+    grown = declare(state, {"well": ["A01", "A02"], "site": ["001", "2"], "step": [(1, "x")]})
+    inserts = of_type(grown.ops, InsertIndex)
+    assert [(op.axis, op.index) for op in inserts] == [(0, 0), (1, 1)]  # A01 before A02
+    assert of_type(grown.ops, SetAxisLabels)
+    again = declare(grown.state, {"well": ["a2", "A01"], "plate_row": [1]})
+    assert again.ops == ()
+    with pytest.raises(PlanError, match=r"declared layout: site value 1\.5"):
+        declare(grown.state, {"site": [1.5]})

@@ -197,6 +197,18 @@ def test_every_output_streams_with_its_metadata(plate: Path, receiver: Receiver)
     }
     assert len(seen) == 24
     assert (2, "mask", "labels", "A03", 2, "GFP") in seen
+    # each worker declared the plate's layout, so the viewer sized its layers at once
+    layouts = receiver.take_layouts()
+    assert layouts and all(
+        {k: set(v) for k, v in layout.items()}
+        == {
+            "well": {"A01", "A02", "A03"},
+            "site": {1, 2},
+            "channel": {"DAPI", "GFP"},
+            "timepoint": {1},
+        }
+        for layout in layouts
+    )
     one = next(
         i
         for i in images

@@ -163,6 +163,21 @@ def test_the_plate_metadata_is_readable_while_the_run_is_written(
     assert {w["path"] for w in meta["ome"]["plate"]["wells"]} == {"A/1", "A/2", "C/12"}
 
 
+def test_a_declared_layout_gives_the_plate_its_full_geometry(
+    store: RunStore, run_dir: Path
+) -> None:
+    store.declare({"well": ["A01", "P24", "not a well"], "site": [1, 2]})
+    location, _ = store.locate(item("B03", 1, "DAPI"))
+    assert location is not None
+    store.put(location, pixels(5), lambda ok: None)
+    assert store.flush(30)
+    plate = json.loads((run_dir / "s01_blur" / "zarr.json").read_text())["attributes"]
+    spec = plate["ome"]["plate"]
+    assert [r["name"] for r in spec["rows"]] == list("ABCDEFGHIJKLMNOP")
+    assert [c["name"] for c in spec["columns"]] == [str(n) for n in range(1, 25)]
+    assert [w["path"] for w in spec["wells"]] == ["B/3"]  # only the wells that exist
+
+
 def test_a_reopened_run_gives_back_every_item_and_pixel(store: RunStore, run_dir: Path) -> None:
     written = write_plate(store)
     store.close()

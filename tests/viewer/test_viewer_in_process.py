@@ -164,3 +164,34 @@ def test_a_plane_not_arrived_yet_says_so_in_the_caption(wired: Any, qtbot: Any) 
     qtbot.waitUntil(lambda: pump.stats.displayed == 3, timeout=20000)
     qtbot.waitUntil(lambda: not caption.text().endswith("not yet"), timeout=20000)
     assert caption.text() == "Step 00_raw | Well A01 | Channel 1 | Site 002"
+
+
+def test_a_declared_layout_makes_layers_whole_at_once_then_only_fills_them(
+    wired: Any, qtbot: Any
+) -> None:
+    viewer, pump, backend = wired
+    wells, sites = ["A01", "A02", "B01", "H12"], [1, 2, 3]
+    backend.declare_layout({"well": wells, "site": sites, "channel": [1, 2]})
+    arrays, items = plate([(0, "raw")], wells, [1, 2], sites)
+    by_well = {
+        well: [i for i, item in enumerate(items) if item.lookup["well"] == well] for well in wells
+    }
+    first = by_well["B01"]
+    backend.save_batch([arrays[i] for i in first], [items[i] for i in first])
+    qtbot.waitUntil(lambda: pump.stats.displayed == len(first), timeout=20000)
+    layers = dict(pump.applier.layers)
+    assert sorted(layers) == ["Step_00_raw_Channel_1", "Step_00_raw_Channel_2"]
+    data = {name: layer.data for name, layer in layers.items()}
+    for layer in layers.values():  # the whole plate from its first well on
+        assert layer.data.shape == (4, 3, 64, 64)
+    assert viewer.dims.range[0].stop == 3 and viewer.dims.axis_labels[:2] == ("Well", "Site")
+    reassigned = pump.applier.reassigned
+    for well in ("H12", "A01", "A02"):
+        batch = by_well[well]
+        backend.save_batch([arrays[i] for i in batch], [items[i] for i in batch])
+    qtbot.waitUntil(lambda: pump.stats.displayed == len(items), timeout=20000)
+    assert pump.applier.reassigned == reassigned  # no layer was regrown or re-assigned
+    assert all(layers[name].data is data[name] for name in layers)
+    viewer.dims.set_current_step(0, 0)
+    viewer.dims.set_current_step(1, 0)
+    np.testing.assert_array_equal(np.asarray(layers["Step_00_raw_Channel_1"].data[0, 0]), arrays[0])

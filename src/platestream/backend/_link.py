@@ -321,6 +321,11 @@ class Link:
         self.inline_in_flight: deque[tuple[int, int]] = deque()
         self._inline_viewer = ""
         self.recycler = BufferRecycler(pool_bytes)  # inline copies, at most a window's worth
+        # The declared plate layout (see declare); under cond. It rides on batches until the
+        # viewer it is meant for acknowledged one carrying it (then: _layout_told).
+        self._layout: dict[str, tuple[int | str, ...]] = {}
+        self._layout_sent: tuple[str, int] | None = None  # (viewer, first seq carrying it)
+        self._layout_told = ""  # the viewer that has it
         self._closing = False
         self._pub_lock = threading.Lock()
         self._pub = self._open_pub(context, curve)
@@ -443,6 +448,27 @@ class Link:
         return not self._thread.is_alive()
 
     # ------------------------------------------------------------ delivery
+
+    def declare(self, layout: dict[str, tuple[int | str, ...]]) -> None:
+        """Tell the viewer the plate's layout (see ``Batch.layout``) with the next batches,
+        and tell a viewer that replaces this one too."""
+        with self.cond:
+            self._layout = dict(layout)
+            self._layout_sent, self._layout_told = None, ""
+
+    def _layout_for(self, seq: int) -> dict[str, tuple[int | str, ...]]:
+        """The layout to send with batch ``seq``: until a batch carrying it is acknowledged
+        by the viewer now on the other end (a restarted viewer is told again)."""
+        with self.cond:
+            if not self._layout or self._layout_told == self.viewer_id:
+                return {}
+            sent = self._layout_sent
+            if sent is not None and sent[0] == self.viewer_id and self.acked_seq >= sent[1]:
+                self._layout_told = self.viewer_id
+                return {}
+            if sent is None or sent[0] != self.viewer_id:
+                self._layout_sent = (self.viewer_id, seq)
+            return self._layout
 
     def deliver(
         self,
@@ -598,6 +624,7 @@ class Link:
             delivery=out.mode,
             display=out.display,
             items=tuple(out.items),
+            layout=self._layout_for(out.seq),
         )
         with self.cond:  # before publishing: its acknowledgement may come at once
             self._unconfirmed.append((out.seq, len(out.items)))

@@ -253,6 +253,8 @@ class Receiver:
         self._stopped.set()
         self._thread: threading.Thread | None = None
         self._callbacks: list[Callable[[], None]] = []
+        self._layouts: dict[str, dict[str, tuple[int | str, ...]]] = {}  # by producer
+        self._layouts_lock = threading.Lock()
         self._died_callbacks: list[Callable[[], None]] = []
         self.died = False
         self._display_state: Callable[[], DisplayState] = DisplayState
@@ -337,6 +339,12 @@ class Receiver:
         """Block until a batch is queued; False on timeout."""
         with self._arrival_lock:
             return self._arrival_lock.wait_for(lambda: len(self.queue) > 0, timeout_s)
+
+    def take_layouts(self) -> list[dict[str, tuple[int | str, ...]]]:
+        """The plate layouts producers declared since the last call (``Batch.layout``)."""
+        with self._layouts_lock:
+            layouts, self._layouts = list(self._layouts.values()), {}
+        return layouts
 
     def take(self, max_batches: int | None = None) -> list[ReceivedBatch]:
         """The queued batches, oldest first. Frees room, so paused reading resumes."""
@@ -539,6 +547,9 @@ class Receiver:
                 return
             self._probe_arrived(message.token)
         elif isinstance(message, Batch):
+            if message.layout:  # kept apart from the batch: a dropped batch still tells it
+                with self._layouts_lock:
+                    self._layouts[message.producer] = dict(message.layout)
             try:
                 batch = self._take_in(message, frames[1:])
             except Exception:  # a bug here must cost one batch, never the receiver

@@ -13,7 +13,7 @@ import abc
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -129,6 +129,9 @@ def _json_value(value: Any, where: str) -> Any:
     raise TypeError(f"{where}: {type(value).__name__} is not a JSON value")
 
 
+MAX_LAYOUT_COMPONENTS = 64  # the wire's limit (Batch.layout)
+
+
 def _text(value: str, where: str) -> str:
     """``value`` if it is valid Unicode; a ValueError naming ``where`` if not (a lone
     surrogate, e.g. from a file name that is not UTF-8: see ``printable_path``)."""
@@ -224,6 +227,43 @@ class NapariStreamingBackend(StreamingBackend):
                 resolved.lossless_budget_s,
             )
         return report
+
+    def declare_layout(self, layout: Mapping[str, Iterable[object]], config: Any = None) -> None:
+        """Tell the viewer the component values this run will send - the plate's layout,
+        e.g. ``{"well": ["A01", ...], "site": [1, 2, 3], "channel": ["DAPI", "GFP"]}`` -
+        so it makes each layer at its final size at once and then only fills planes,
+        instead of growing layers well by well. Optional: streams without one grow as
+        they go. Call it before the first ``save_batch``; it travels with the batches
+        until the viewer confirmed it (and again to a viewer that replaced it).
+        Raises ValueError naming a component or value that is not an int or a string.
+        """
+        if self._closed:
+            raise RuntimeError("this streaming backend is closed")
+        if len(layout) > MAX_LAYOUT_COMPONENTS:
+            raise ValueError(
+                f"declared layout: {len(layout)} components, at most {MAX_LAYOUT_COMPONENTS}"
+            )
+        declared: dict[str, tuple[int | str, ...]] = {}
+        for component, values in layout.items():
+            if not isinstance(component, str):
+                raise ValueError(f"declared layout: component {component!r} is not a name")
+            _text(component, "declared layout: a component name")
+            row: list[int | str] = []
+            for value in values:
+                if isinstance(value, bool) or not isinstance(value, int | str | np.integer):
+                    raise ValueError(
+                        f"declared layout, component {component!r}: value {value!r} is "
+                        "not an int or a string"
+                    )
+                row.append(
+                    _text(value, f"declared layout, {component!r}")
+                    if isinstance(value, str)
+                    else int(value)
+                )
+            declared[component] = tuple(dict.fromkeys(row))
+        link = self._link(self._resolve(config))
+        if link is not None:
+            link.declare(declared)
 
     def connect(self, config: Any = None, timeout_s: float = 5.0) -> bool:
         """Open the link to the configured viewer and wait (at most ``timeout_s``) for the

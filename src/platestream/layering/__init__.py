@@ -56,7 +56,7 @@ from ._plan_queries import (
     plane_padding,
 )
 from ._plan_state import PlanSettings, PlanState
-from ._planner import PlanError, PlanUpdate, plan, update
+from ._planner import PlanError, PlanUpdate, declare, plan, update
 from ._plate_format import (
     PlateFiles,
     PlateMetadataError,
@@ -104,6 +104,7 @@ __all__ = [
     "WritePlane",
     "channel_names_from_htd",
     "channel_names_from_index_xml",
+    "declare",
     "detect_format",
     "filled_planes",
     "is_image",

@@ -13,7 +13,7 @@ plus a group's size on the rare call that splits it or starts a new run in it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,9 @@ from ._plan_state import PlanState, Split
 from ._prepared_items import PlanError, PreparedItem, preparer_for
 from ._reshape import Reshaper
 from ._slots import Slot, split_key
-from ._values import AxisValue
+from ._values import AxisValue, canonical
 
-__all__ = ["PlanError", "PlanUpdate", "plan", "update"]
+__all__ = ["PlanError", "PlanUpdate", "declare", "plan", "update"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,19 @@ def update(state: PlanState, items: Iterable[ImageItem], run: int = 0) -> PlanUp
     call = _Call(state)
     call.structure(prepared)
     call.contents(prepared, run)
+    return call.finish()
+
+
+def declare(state: PlanState, layout: Mapping[str, Iterable[object]]) -> PlanUpdate:
+    """Add the component values a producer expects (its plate's declared layout) to the
+    stacked axes, so layers are made at their final size when their first image comes and
+    later images only fill planes. Layers that exist already get the new positions
+    (``InsertIndex``). Components that are not stacked (or unknown) are ignored; a value no
+    component takes raises PlanError. Declaring what is known already changes nothing.
+    """
+    call = _Call(state)
+    call.declare(layout)
+    call.relabel_grown()
     return call.finish()
 
 
@@ -101,9 +114,29 @@ class _Call(Reshaper):
         self._grow_values(prepared)
         for work in self.groups.values():
             self.shape_group(work)
+        self.relabel_grown()
+
+    def relabel_grown(self) -> None:
         for name in sorted(self.relabel - self.created) if self.relabel else ():
             if self.layers.get(name, self.state.layers.get(name)) is not None:
                 self.ops.append(SetAxisLabels(name, self.axes_of(self.layer(name))))
+
+    def declare(self, layout: Mapping[str, Iterable[object]]) -> None:
+        for name in self.settings.stacked:
+            if name not in layout or name == "step":
+                continue
+            values: set[AxisValue] = set()
+            for raw in layout[name]:
+                try:
+                    values.add(canonical(name, raw))
+                except ValueError as err:
+                    raise PlanError(f"declared layout: {err}") from None
+            known = self.values[name].index
+            fresh = {value for value in values if value not in known}
+            if fresh:
+                merged, inserted = self.values[name].merged(fresh)
+                self.set_values(name, merged)
+                self._insert_into_layers(name, inserted)
 
     def _grow_values(self, prepared: list[PreparedItem]) -> None:
         fresh: dict[str, set[AxisValue]] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -60,7 +60,12 @@ class RunResult:
 class BackendStreamer(ImageStreamer):
     """Streams through a NapariStreamingBackend (one per worker process)."""
 
-    def __init__(self, configs: Sequence[Any], connect_timeout_s: float) -> None:
+    def __init__(
+        self,
+        configs: Sequence[Any],
+        connect_timeout_s: float,
+        layout: Mapping[str, Sequence[Any]] | None = None,
+    ) -> None:
         from platestream.backend import NapariStreamingBackend
 
         self.backend = NapariStreamingBackend()
@@ -69,6 +74,8 @@ class BackendStreamer(ImageStreamer):
         self.waiting: dict[tuple[str, int], float] = {}
         for config in configs:  # each distinct viewer, once: start the handshake, go on
             self.backend.connect(config, timeout_s=0.0)
+            if layout:  # the viewer sizes its layers for the whole plate at once
+                self.backend.declare_layout(layout, config)
             self.waiting[(config.napari_host, config.napari_port)] = deadline
 
     def send(self, arrays: Sequence[Any], items: Sequence[ImageItem], config: Any) -> Any:
@@ -79,6 +86,17 @@ class BackendStreamer(ImageStreamer):
 
     def close(self) -> None:
         self.backend.close()
+
+
+def plate_layout(plate: Plate) -> dict[str, list[Any]]:
+    """The component values of the plate's images, in order of appearance: what a run
+    will stream, declared to the viewers so they size each layer once."""
+    values: dict[str, dict[Any, None]] = {}
+    for image in plate.images:
+        for component, value in image.name.components.items():
+            if value is not None:
+                values.setdefault(component, {})[value] = None
+    return {component: list(found) for component, found in values.items()}
 
 
 def viewer_configs(streams: Sequence[Stream]) -> list[Any]:
@@ -116,14 +134,17 @@ def worker_context(functions: Sequence[str] = ()) -> multiprocessing.context.Bas
 
 
 def _init_worker(
-    configs: list[Any], connect_timeout_s: float, environ: dict[str, str] | None = None
+    configs: list[Any],
+    connect_timeout_s: float,
+    environ: dict[str, str] | None = None,
+    layout: dict[str, list[Any]] | None = None,
 ) -> None:
     global _STREAMER
     if environ is not None:  # the fork server's environment is that of its start: renew it
         os.environ.clear()
         os.environ.update(environ)
     if configs:
-        _STREAMER = BackendStreamer(configs, connect_timeout_s)
+        _STREAMER = BackendStreamer(configs, connect_timeout_s, layout)
         # multiprocessing workers end through os._exit, which skips atexit; Finalize runs.
         Finalize(_STREAMER, _STREAMER.close, exitpriority=10)
 
@@ -172,13 +193,14 @@ def run_pipeline(
     streams = pipeline_streams(pipeline)
     tasks = well_tasks(plate, pipeline, streams, options)
     configs = viewer_configs(streams) if options.stream else []
+    layout = plate_layout(plate)
     workers = options.workers or pipeline.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
     started = time.monotonic()
     if workers == 1:
-        results = _run_here(tasks, configs, options, on_result)
+        results = _run_here(tasks, configs, options, on_result, layout)
     else:
-        results = _run_pool(tasks, configs, options, workers, on_result)
+        results = _run_pool(tasks, configs, options, workers, on_result, layout)
     failures = [r.failure for r in results if r.failure is not None]
     return RunResult(results, time.monotonic() - started, workers, failures)
 
@@ -188,8 +210,9 @@ def _run_here(
     configs: list[Any],
     options: RunOptions,
     on_result: Callable[[WellResult], None] | None,
+    layout: dict[str, list[Any]] | None = None,
 ) -> list[WellResult]:
-    sink = BackendStreamer(configs, options.connect_timeout_s) if configs else None
+    sink = BackendStreamer(configs, options.connect_timeout_s, layout) if configs else None
     results = []
     try:
         for task in tasks:
@@ -208,6 +231,7 @@ def _run_pool(
     options: RunOptions,
     workers: int,
     on_result: Callable[[WellResult], None] | None,
+    layout: dict[str, list[Any]] | None = None,
 ) -> list[WellResult]:
     modules = {
         call.function.split(":", 1)[0]
@@ -221,7 +245,7 @@ def _run_pool(
         workers,
         mp_context=worker_context(sorted(modules)),
         initializer=_init_worker,
-        initargs=(configs, options.connect_timeout_s, dict(os.environ)),
+        initargs=(configs, options.connect_timeout_s, dict(os.environ), layout),
     ) as pool:
         futures: dict[Future[WellResult], WellTask] = {pool.submit(_run_task, t): t for t in tasks}
         for future in as_completed(futures):

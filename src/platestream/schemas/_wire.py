@@ -206,6 +206,13 @@ class Batch(Message):
         "the producer's resolved NapariStreamingConfig", schema=display_schema()
     )
     items: tuple[WireItem, ...] = wire_field("the images", max_length=MAX_ITEMS)
+    layout: Mapping[str, tuple[int | str, ...]] = wire_field(
+        "the component values the producer expects in this run (its plate's declared "
+        'layout), e.g. {"well": ["A01", "A02"], "site": [1, 2]}: the viewer makes layers at '
+        "their final size. Sent with each batch until the viewer acknowledged one carrying it",
+        default_factory=dict,
+        max_length=64,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

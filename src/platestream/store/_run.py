@@ -45,7 +45,7 @@ from platestream.layering import ImageItem
 
 from ._files import ArrayTemplates, ChunkWriter, write_group, write_node
 from ._layout import Locator, PlaneLocation, PlateLayout
-from ._wells import WellPosition, row_index
+from ._wells import WellPosition, row_index, well_position
 
 log = logging.getLogger(__name__)
 Array = np.ndarray[Any, Any]
@@ -194,6 +194,7 @@ class RunStore:
         self._dirty: set[str] = set()  # plates whose metadata must be rewritten
         self._wells_seen: dict[str, set[str]] = {}  # plate -> well paths with a group
         self._fields: dict[tuple[str, str], set[int]] = {}  # (plate, well path) -> fields
+        self._declared_wells: set[WellPosition] = set()  # a producer's declared layout
         self.written: set[PlaneLocation] = set()
         # (location, plane, done); a flush marker has no location; None ends the writer
         self._queue: queue.Queue[tuple[PlaneLocation | None, Array | None, Done] | None] = (
@@ -365,6 +366,14 @@ class RunStore:
                     )
 
     # ------------------------------------------------------------------- writing
+
+    def declare(self, layout: dict[str, Any]) -> None:
+        """A producer's declared plate layout: each plate's NGFF rows and columns span the
+        declared wells (a 384-well plate is 16 x 24 from its first well on)."""
+        wells = {well_position(value) for value in layout.get("well", ())}
+        with self._layout_lock:
+            self._declared_wells |= {w for w in wells if w is not None}
+            self._dirty |= set(self._wells_seen)
 
     def locate(
         self, item: ImageItem, display: dict[str, Any] | None = None
@@ -685,12 +694,11 @@ class RunStore:
         )
         if not wells:
             return
-        rows = sorted({w.row_index for w, _ in wells})
-        columns = sorted({w.column_index for w, _ in wells})
-        # NGFF lists the rows and columns that exist; the full plate's are declared when
-        # the producer declares its layout (and in the platestream metadata).
-        all_rows = list(range(max(rows) + 1))
-        all_columns = list(range(max(columns) + 1))
+        with self._layout_lock:
+            spanned = {w for w, _ in wells} | self._declared_wells
+        # Rows and columns from A and 1 to the last well seen or declared by the producer.
+        all_rows = list(range(max(w.row_index for w in spanned) + 1))
+        all_columns = list(range(max(w.column_index for w in spanned) + 1))
         model = v05.Plate(
             plate=v05.PlateDef(
                 name=layout.name,

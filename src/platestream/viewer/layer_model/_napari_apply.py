@@ -47,6 +47,7 @@ class NapariApplier:
         self._contrast_pending: set[str] = set()
         self._to_create: list[str] = []  # planned layers not created yet, oldest first
         self.refreshed = 0  # layer refreshes asked of napari (written planes on screen)
+        self.reassigned = 0  # layer.data assignments (a layer grew or changed shape)
 
     @property
     def pending(self) -> int:
@@ -81,6 +82,7 @@ class NapariApplier:
         for name in changes.reshaped - new - waiting:
             if name in self.layers:
                 self.layers[name].data = self._data(stored[name])
+                self.reassigned += 1
         for name in changes.written - new - changes.reshaped - waiting:
             if name in self.layers and self._on_screen(name, changes.written_at.get(name)):
                 self.layers[name].refresh()

@@ -17,7 +17,7 @@ next on its own, because a run's workers are several producers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from platestream.layering import (
     PlanError,
     PlanState,
     RemoveLayer,
+    declare,
     update,
     value_text,
     why_not_shown,
@@ -72,6 +73,29 @@ class Plans:
         self._registries: dict[str, ComponentRegistry] = {}
         self._dropped: list[tuple[DropReason, ImageItem]] = []
         self._wire: dict[Hashable, dict[str, Any]] = {}  # display key -> its wire form
+        # The plate layouts producers declared: component -> its values (a dict keeps order).
+        self._declared: dict[str, dict[Any, None]] = {}
+
+    def declare(self, layout: Mapping[str, Sequence[Any]]) -> None:
+        """A producer declared its plate's layout (component -> the values it expects): every
+        plan, now and later, sizes its layers for them at once (``layering.declare``)."""
+        for component, values in layout.items():
+            self._declared.setdefault(component, {}).update(dict.fromkeys(values))
+        for plan in self._plans.values():
+            self._declare_into(plan)
+        source: Any = self.store.source
+        if hasattr(source, "declare"):  # the run store: the plate's full geometry
+            source.declare(layout)
+
+    def _declare_into(self, plan: _Plan) -> None:
+        try:
+            result = declare(plan.state, self._declared)  # values: the dicts' keys
+        except PlanError as err:  # the producer checks its layout; this one is not usable
+            log.warning("a declared plate layout is ignored: %s", err)
+            return
+        if result.ops:
+            self.store.apply(result.ops, lambda item: None, plan.names)
+        plan.state = result.state
 
     def take_dropped(self) -> list[tuple[DropReason, ImageItem]]:
         """Images not shown since the last call, each with its reason: ``rejected`` (no
@@ -142,6 +166,8 @@ class Plans:
             self._registries.pop(name, None)
         fresh = _Plan(PlanState.empty(display), plan.registry, plan.number)
         self._plans[display_key(display)] = fresh
+        if self._declared:
+            self._declare_into(fresh)
         return fresh
 
     def clear(self) -> list[str]:
@@ -149,6 +175,7 @@ class Plans:
         self._plans.clear()
         self._owners.clear()
         self._registries.clear()
+        self._declared.clear()
         return self.store.clear()
 
     def describe(self, name: str, index: Sequence[int]) -> str:
@@ -179,6 +206,8 @@ class Plans:
             number = len(self._plans) + 1
             plan = _Plan(PlanState.empty(display), display.registry, number)
             self._plans[key] = plan
+            if self._declared:
+                self._declare_into(plan)
         return plan
 
     def _name_new_layers(self, plan: _Plan, ops: Iterable[Any]) -> None:

@@ -114,6 +114,11 @@ class StoredPlanes:
         self.waiting = False  # the display waits for the disk (set it, then check congested)
         self.on_relief: Callable[[], None] = lambda: None  # called once the disk caught up
 
+    def declare(self, layout: Any) -> None:
+        """The producer's declared plate layout: the plate metadata spans its wells."""
+        if self.run is not None:
+            self.run.declare(layout)
+
     @property
     def congested(self) -> bool:
         """The disk lags by more than the budget: take no new images until it catches up."""

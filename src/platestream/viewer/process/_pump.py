@@ -141,6 +141,8 @@ class Pump(QObject):
             return 0  # images stay queued: producers wait (lossless) or count queue_full
         batches = self.receiver.take()
         try:
+            for layout in self.receiver.take_layouts():  # before the images they announce
+                self.plans.declare(layout)
             self._plan(batches)
         except Exception:  # a bug: it costs this frame's images, never the viewer
             log.exception("planning %d batches failed", len(batches))
