@@ -178,6 +178,34 @@ def test_a_declared_layout_gives_the_plate_its_full_geometry(
     assert [w["path"] for w in spec["wells"]] == ["B/3"]  # only the wells that exist
 
 
+def test_a_step_shown_with_two_display_configs_gets_a_plate_for_each(
+    store: RunStore, run_dir: Path
+) -> None:
+    from platestream.config import NapariStreamingConfig, resolve_current
+    from platestream.schemas import display_to_wire
+
+    gray = display_to_wire(resolve_current(NapariStreamingConfig()).value)
+    magenta = dict(gray, colormap="magenta", napari_port=7000)
+    gray_again = dict(json.loads(json.dumps(gray)), napari_port=6000)  # other transport only
+    for display, well in ((gray, "A01"), (magenta, "A02"), (gray_again, "A03"), (magenta, "A04")):
+        location, _ = store.locate(item(well, 1, "DAPI"), display)
+        assert location is not None
+        store.put(location, pixels(1), lambda ok: None)
+    assert store.flush(30)
+    assert sorted(store.locator.plates) == ["s01_blur", "s01_blur_display-2"]
+    assert sorted(store.locator.plates["s01_blur"].wells) == ["A/1", "A/3"]
+    assert store.display_of("s01_blur_display-2")["colormap"] == "magenta"
+    store.close()
+    again = RunStore(run_dir)
+    try:
+        plates = {location.plate for _, location in again.stored_items()}
+        assert plates == {"s01_blur", "s01_blur_display-2"}
+        location, _ = again.locate(item("B01", 1, "DAPI"), dict(magenta))  # continued
+        assert location is not None and location.plate == "s01_blur_display-2"
+    finally:
+        again.close()
+
+
 def test_a_reopened_run_gives_back_every_item_and_pixel(store: RunStore, run_dir: Path) -> None:
     written = write_plate(store)
     store.close()

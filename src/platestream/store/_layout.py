@@ -13,10 +13,12 @@ Pure bookkeeping, no I/O: the ``RunStore`` persists what it decides.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from platestream.config import NapariDisplayConfig
 from platestream.layering import ImageItem, LayerKind
 
 from ._wells import WellPosition, well_position
@@ -141,11 +143,20 @@ def plate_name(item: ImageItem) -> str:
     return name or "plate"
 
 
+def shown_as(display: dict[str, Any]) -> str:
+    """What makes two display configs show a step's images differently: their display
+    fields (colormaps, modes, size handling...), as comparable text."""
+    fields = {name: display.get(name) for name in NapariDisplayConfig.field_names()}
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
 class Locator:
     """Gives each item its ``PlaneLocation``, or the reason it has none."""
 
     def __init__(self, plates: dict[str, PlateLayout] | None = None) -> None:
         self.plates: dict[str, PlateLayout] = plates if plates is not None else {}
+        # id(display) -> (display, shown_as): the viewer passes the same dict per config
+        self._shown: dict[int, tuple[dict[str, Any], str]] = {}
         self.changed: set[str] = set()  # plates with new values since their metadata
         # Plates with new index values (channels, sites, z, t, labels, dtypes): written
         # before the next plane of theirs, so no chunk's index is unexplained on disk.
@@ -164,7 +175,7 @@ class Locator:
             return None, f"well {lookup.get(WELL)!r} is not a plate position (like A01)"
         if len(item.shape) not in (2, 3) or (len(item.shape) == 3 and Z in lookup):
             return None, f"a payload of shape {item.shape} has no place on NGFF axes"
-        name = plate_name(item)
+        name = self._plate_for(plate_name(item), display or {})
         plate = self.plates.get(name)
         if plate is None:
             extras = {k: v for k, v in lookup.items() if k not in PLACED}
@@ -200,6 +211,29 @@ class Locator:
             if now[1:-1] != sizes[1:-1]:  # index values, not only a well or a shape
                 self.urgent.add(name)
         return location, ""
+
+    def _plate_for(self, name: str, display: dict[str, Any]) -> str:
+        """The step's plate, or - for images shown with another display config than the
+        plate's - a plate of their own (``s01_blur_display-2``...), so a reopened run shows
+        each as it was shown."""
+        plate = self.plates.get(name)
+        if plate is None or not display or not plate.display:
+            return name
+        wanted = self._shown_as(display)
+        candidate, number = name, 1
+        while plate is not None and self._shown_as(plate.display) != wanted:
+            number += 1
+            candidate = f"{name}_display-{number}"
+            plate = self.plates.get(candidate)
+        return candidate
+
+    def _shown_as(self, display: dict[str, Any]) -> str:
+        known = self._shown.get(id(display))
+        if known is None or known[0] is not display:
+            if len(self._shown) > 256:
+                self._shown.clear()
+            known = self._shown[id(display)] = (display, shown_as(display))
+        return known[1]
 
     def item_of(self, location: PlaneLocation) -> ImageItem:
         """The item a stored plane came from (for reopening a run)."""
