@@ -201,3 +201,38 @@ print(faults() - before)
         counts[mode] = int(run_python(script, mode, timeout_s=60))
     assert counts["default"] >= 4 * pages, counts  # fresh mmaps: faulted every time
     assert counts["keep"] < pages // 2, counts  # reused heap memory
+
+
+def _resident_kib(address: int) -> int:
+    """This process's resident KiB of the mapping that holds ``address`` (smaps)."""
+    with open("/proc/self/smaps") as smaps:
+        inside = False
+        for line in smaps:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5:
+                low, high = (int(x, 16) for x in head[0].split("-"))
+                inside = low <= address < high
+            elif inside and head[0] == "Rss:":
+                return int(head[1])
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.parametrize("zero_copy", [True, False])
+def test_a_slot_the_viewer_is_done_with_leaves_its_memory(
+    make_backend: Make, make_receiver: MakeReceiver, zero_copy: bool
+) -> None:
+    """Read pages of a producer's pool count in the viewer's RSS until it lets them go."""
+    receiver = make_receiver(zero_copy=zero_copy)
+    backend = make_backend(config(receiver.data_port, delivery="lossless", transport="shm"))
+    big = np.random.default_rng(3).integers(0, 4096, (1024, 1024), dtype=np.uint16)
+    assert backend.save_batch([big], items(1)).sent == 1
+    batch = take_one(receiver)
+    (reader,) = receiver._pools.readers.values()
+    mapping = np.frombuffer(reader._buffer, np.uint8, count=1).ctypes.data  # type: ignore[arg-type]
+    if zero_copy:  # the viewer reads the lent pages: they are in its memory
+        np.testing.assert_array_equal(batch.images[0].data, big)
+        assert _resident_kib(mapping) >= big.nbytes // 1024
+        batch.release()
+    else:  # copied out at once, the slot's pages let go right after
+        np.testing.assert_array_equal(batch.images[0].data, big)
+    assert _resident_kib(mapping) < 64  # the table and header, not the 2 MiB of pixels

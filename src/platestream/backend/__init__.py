@@ -29,6 +29,7 @@ from ._security import (
 from ._streaming import (
     NapariStreamingBackend,
     StreamingBackend,
+    checked_layout,
     get_backend,
     registered_backends,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "Reply",
     "SaveReport",
     "StreamingBackend",
+    "checked_layout",
     "get_backend",
     "is_local",
     "is_loopback",

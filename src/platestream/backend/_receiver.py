@@ -46,6 +46,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -669,12 +670,14 @@ class Receiver:
                 pool = self._pools.reader(producer, pixels)
                 view, entry = pool.view(pixels, item.shape, _dtype(item))
                 lease = self._leases.lend(producer, batch.seq, view, entry, pixels.generation)
+                lease.forget = partial(pool.forget, pixels)
                 return ReceivedImage(item.image_item(), view, lease)
             if isinstance(pixels, ShmPixels):
                 dtype = _dtype(item)
                 out = self._recycler.empty(item.shape, dtype)
                 pool = self._pools.reader(producer, pixels)
                 data = pool.copy_out(pixels, item.shape, dtype, out)
+                pool.forget(pixels)
             else:
                 frame = frames[pixels.frame - 1]
                 # The frame's memory is ours already: wrap it, no copy.

@@ -132,6 +132,34 @@ def _json_value(value: Any, where: str) -> Any:
 MAX_LAYOUT_COMPONENTS = 64  # the wire's limit (Batch.layout)
 
 
+def checked_layout(layout: Mapping[str, Iterable[object]]) -> dict[str, tuple[int | str, ...]]:
+    """A plate layout as the wire carries it (``Batch.layout``): component -> its distinct
+    values. Raises ValueError naming a component or value that is not a name, an int or a
+    string."""
+    if len(layout) > MAX_LAYOUT_COMPONENTS:
+        raise ValueError(
+            f"declared layout: {len(layout)} components, at most {MAX_LAYOUT_COMPONENTS}"
+        )
+    declared: dict[str, tuple[int | str, ...]] = {}
+    for component, values in layout.items():
+        if not isinstance(component, str):
+            raise ValueError(f"declared layout: component {component!r} is not a name")
+        _text(component, "declared layout: a component name")
+        row: list[int | str] = []
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, int | str | np.integer):
+                raise ValueError(
+                    f"declared layout, component {component!r}: value {value!r} is "
+                    "not an int or a string"
+                )
+            if isinstance(value, str):
+                row.append(_text(value, f"declared layout, {component!r}"))
+            else:
+                row.append(int(value))
+        declared[component] = tuple(dict.fromkeys(row))
+    return declared
+
+
 def _text(value: str, where: str) -> str:
     """``value`` if it is valid Unicode; a ValueError naming ``where`` if not (a lone
     surrogate, e.g. from a file name that is not UTF-8: see ``printable_path``)."""
@@ -239,28 +267,7 @@ class NapariStreamingBackend(StreamingBackend):
         """
         if self._closed:
             raise RuntimeError("this streaming backend is closed")
-        if len(layout) > MAX_LAYOUT_COMPONENTS:
-            raise ValueError(
-                f"declared layout: {len(layout)} components, at most {MAX_LAYOUT_COMPONENTS}"
-            )
-        declared: dict[str, tuple[int | str, ...]] = {}
-        for component, values in layout.items():
-            if not isinstance(component, str):
-                raise ValueError(f"declared layout: component {component!r} is not a name")
-            _text(component, "declared layout: a component name")
-            row: list[int | str] = []
-            for value in values:
-                if isinstance(value, bool) or not isinstance(value, int | str | np.integer):
-                    raise ValueError(
-                        f"declared layout, component {component!r}: value {value!r} is "
-                        "not an int or a string"
-                    )
-                row.append(
-                    _text(value, f"declared layout, {component!r}")
-                    if isinstance(value, str)
-                    else int(value)
-                )
-            declared[component] = tuple(dict.fromkeys(row))
+        declared = checked_layout(layout)
         link = self._link(self._resolve(config))
         if link is not None:
             link.declare(declared)

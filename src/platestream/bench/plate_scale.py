@@ -141,6 +141,9 @@ def measure_screen(
         total = wells * sites * len(channels)
         with _PeakMemory(visualizer) as memory:
             start = time.perf_counter()
+            # as the pipeline runner does: the plate's layout first, then the images
+            layout = {"well": wells_of(wells), "site": range(1, sites + 1), "channel": channels}
+            visualizer.declare_layout(layout)
             number = 0
             for well in wells_of(wells):
                 arrays, items = [], []
@@ -180,23 +183,37 @@ def measure_screen(
     finally:
         visualizer.stop()
     results["open_s"] = measure_open(run)
+    results["empty_viewer_s"] = measure_open(None)
     shutil.rmtree(run, ignore_errors=True)
     return results
 
 
-def measure_open(run: Path) -> float:
-    """``platestream open RUN``: from the command to the viewer answering with its layers."""
+def measure_open(run: Path | None) -> float:
+    """``platestream open RUN``: from the command to the viewer answering with its layers.
+    ``run`` None: ``platestream viewer start`` of an empty viewer, the baseline (napari's own
+    start) measured the same way."""
     from platestream.backend import request_once
     from platestream.schemas import LayersReport, LayersRequest
 
     port = _free_port()
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "platestream", "open", str(run), "--detach", "--port", str(port)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    if run is None:
+        with tempfile.TemporaryDirectory(prefix="platestream-bench-") as empty:
+            command = ["viewer", "start", "--store-dir", empty, "--store", "memory"]
+            subprocess.run(
+                [sys.executable, "-m", "platestream", *command, "--detach", "--port", str(port)],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+    else:
+        command = ["open", str(run)]
+        subprocess.run(
+            [sys.executable, "-m", "platestream", *command, "--detach", "--port", str(port)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     try:
         reply = request_once("127.0.0.1", port, LayersRequest(), timeout_s=120)
         assert isinstance(reply.message, LayersReport)
@@ -216,6 +233,9 @@ def measure_many(folder: Path, wells: int, side: int = 256, memory_mb: int = 512
         with _PeakMemory(visualizer) as memory:
             start = time.perf_counter()
             names = wells_of(wells)
+            visualizer.declare_layout(
+                {"well": names, "site": range(1, sites + 1), "channel": channels}
+            )
             tenth = max(1, wells // 10)
             for index, well in enumerate(names):
                 items = [
@@ -227,13 +247,14 @@ def measure_many(folder: Path, wells: int, side: int = 256, memory_mb: int = 512
                 ]
                 arrays = [planes[(index + k) % len(planes)] for k in range(per_well)]
                 visualizer.save_batch(arrays, items)
-                if index + 1 in (tenth, wells - tenth, wells):
+                if index + 1 in (tenth, 2 * tenth, wells - tenth, wells):
                     shown = (index + 1) * per_well
                     _wait(visualizer, lambda s, n=shown: s.state.display.displayed >= n, 3600)
                     marks.append((shown, time.perf_counter() - start))
             status = _wait(visualizer, lambda s: not s.state.display.store_queued_bytes, 3600)
-        (first_n, first_s), (late_n, late_s), (total_n, total_s) = marks
-        first_us = first_s / first_n * 1e6
+        # the second tenth (the first has the viewer's warm-up: layers, napari) vs the last
+        (_, warm_s), (first_n, first_s), (late_n, late_s), (total_n, total_s) = marks
+        first_us = (first_s - warm_s) / (first_n - first_n // 2) * 1e6
         last_us = (total_s - late_s) / (total_n - late_n) * 1e6
         display = status.state.display
         return {
@@ -282,13 +303,18 @@ def render(results: dict[str, Any]) -> str:
         ("screen: viewer RSS start", f"{screen['start_rss_mib']:.0f} MiB"),
         ("screen: viewer RSS peak", f"{screen['peak_rss_mib']:.0f} MiB"),
         (
-            f"screen: peak - start (target <= {screen['budget_mib']} MiB + 200)",
+            "screen: peak - start (target <= 1.2 GB = 1144 MiB)",
             f"{screen['peak_rss_mib'] - screen['start_rss_mib']:.0f} MiB",
         ),
         ("screen: run on disk", f"{screen['run_gb_on_disk']:.1f} GB"),
         ("screen: platestream open -> layers", f"{screen['open_s']:.2f} s"),
+        ("screen: empty viewer start (baseline)", f"{screen['empty_viewer_s']:.2f} s"),
+        (
+            "screen: open - baseline (target < 2 s)",
+            f"{screen['open_s'] - screen['empty_viewer_s']:.2f} s",
+        ),
         (f"many: {many['images']} images of 256x256", f"{many['seconds']:.1f} s"),
-        ("many: first tenth, per image", f"{many['first_tenth_us_per_image']:.0f} us"),
+        ("many: second tenth, per image", f"{many['first_tenth_us_per_image']:.0f} us"),
         ("many: last tenth, per image", f"{many['last_tenth_us_per_image']:.0f} us"),
         ("many: last / first (flat: ~1)", f"{many['last_vs_first']:.2f}"),
         (

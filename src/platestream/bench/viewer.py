@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -74,8 +75,8 @@ def _plate_images(side: int, channels: int, sites: int) -> list[np.ndarray]:
     return [rng.integers(0, 4096, (side, side), dtype=np.uint16) for _ in range(channels * sites)]
 
 
-def measure_startup(port: int) -> tuple[NapariStreamVisualizer, float]:
-    config = NapariStreamingConfig(napari_port=port, delivery="lossless")
+def measure_startup(port: int, store_dir: str = "") -> tuple[NapariStreamVisualizer, float]:
+    config = NapariStreamingConfig(napari_port=port, delivery="lossless", store_dir=store_dir)
     visualizer = NapariStreamVisualizer(config, title="bench", persistent=False)
     image = np.zeros((256, 256), np.uint16)
     start = time.perf_counter()
@@ -85,15 +86,26 @@ def measure_startup(port: int) -> tuple[NapariStreamVisualizer, float]:
     return visualizer, time.perf_counter() - start
 
 
-def measure_plate(visualizer: NapariStreamVisualizer, side: int, wells: int) -> float:
+def measure_plate(
+    visualizer: NapariStreamVisualizer, side: int, wells: int, declared: bool = True
+) -> float:
+    """The plate streamed well by well; ``declared``: its layout declared first, as the
+    pipeline runner does."""
     channels, sites = 4, 4
     images = _plate_images(side, channels, sites)
     visualizer.clear()
-    before = visualizer.status()
-    assert before is not None
+    # from a quiet viewer: the run store has written the previous plate
+    before = _wait(visualizer, lambda s: s.state.display.store_queued_bytes == 0, 600)
     shown = before.state.display.displayed
     total = wells * channels * sites
     start = time.perf_counter()
+    if declared:
+        layout: dict[str, list[Any]] = {
+            "well": WELLS[:wells],
+            "channel": list(range(1, channels + 1)),
+            "site": list(range(1, sites + 1)),
+        }
+        visualizer.declare_layout(layout)
     for well in WELLS[:wells]:
         items = [
             _item(well, channel, site, (side, side))
@@ -181,14 +193,18 @@ def run(
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"plate_side": plate_side, "wells": wells}
     results["floor_s"] = min(measure_floor(plate_side, wells) for _ in range(2))
-    visualizer, results["startup_s"] = measure_startup(_free_port())
-    try:
-        results["plate_s"] = min(measure_plate(visualizer, plate_side, wells) for _ in range(2))
-        results["plate_vs_floor"] = results["plate_s"] / results["floor_s"]
-        results["latency_2048"] = measure_latency(visualizer, latency_frames)
-        results["memory"] = measure_memory(visualizer, memory_side, frames)
-    finally:
-        visualizer.stop()
+    with tempfile.TemporaryDirectory(prefix="platestream-bench-") as runs:  # the run store
+        visualizer, results["startup_s"] = measure_startup(_free_port(), runs)
+        try:
+            results["plate_s"] = min(measure_plate(visualizer, plate_side, wells) for _ in range(2))
+            results["plate_undeclared_s"] = measure_plate(
+                visualizer, plate_side, wells, declared=False
+            )
+            results["plate_vs_floor"] = results["plate_s"] / results["floor_s"]
+            results["latency_2048"] = measure_latency(visualizer, latency_frames)
+            results["memory"] = measure_memory(visualizer, memory_side, frames)
+        finally:
+            visualizer.stop()
     return results
 
 
@@ -198,9 +214,10 @@ def render(results: dict[str, Any]) -> str:
     latency, memory = results["latency_2048"], results["memory"]
     rows = [
         ("start_viewer -> first image shown", f"{results['startup_s']:.2f} s"),
-        (f"{plate}: viewer", f"{results['plate_s']:.2f} s"),
+        (f"{plate}: viewer, layout declared", f"{results['plate_s']:.2f} s"),
+        (f"{plate}: viewer, layers growing", f"{results['plate_undeclared_s']:.2f} s"),
         (f"{plate}: napari directly (floor)", f"{results['floor_s']:.2f} s"),
-        ("viewer / floor (target <= 1.5)", f"{results['plate_vs_floor']:.2f}"),
+        ("viewer / floor (target <= 1.2)", f"{results['plate_vs_floor']:.2f}"),
         ("live 2048x2048 send->display p50", f"{latency['p50_ms']:.1f} ms"),
         ("live 2048x2048 send->display p99", f"{latency['p99_ms']:.1f} ms"),
         *(

@@ -112,10 +112,14 @@ def _numpy_dtype(metadata: Any) -> np.dtype[Any]:
 def put_file(path: Path, data: bytes) -> None:
     """Write ``path`` whole: to a temporary name beside it, then renamed into place, so a
     reader (or a crash) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
     try:
-        with open(partial, "wb") as out:
+        try:
+            out = open(partial, "wb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:  # the first file of its folder (mkdir costs: only then)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            out = open(partial, "wb")  # noqa: SIM115
+        with out:
             out.write(data)
         os.replace(partial, path)
     except BaseException:

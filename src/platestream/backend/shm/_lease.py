@@ -28,7 +28,7 @@ from ._segment import GENERATION
 class SlotLease:
     """One image's claim on a pool slot, from its arrival until ``release()``."""
 
-    __slots__ = ("_book", "_entry", "_generation", "_released", "producer", "seq")
+    __slots__ = ("_book", "_entry", "_generation", "_released", "forget", "producer", "seq")
 
     def __init__(
         self, book: LeaseBook, producer: str, seq: int, entry: np.ndarray, generation: int
@@ -39,14 +39,21 @@ class SlotLease:
         self._entry = entry  # the slot's row of the pool's table (a view: keeps it mapped)
         self._generation = generation
         self._released = False
+        self.forget: Callable[[], None] | None = None  # drops the slot's pages (see release)
 
     def intact(self) -> bool:
         """True while the slot still holds the image it held when the batch arrived."""
         return int(self._entry[GENERATION]) == self._generation
 
     def release(self) -> None:
-        """Give the slot back (idempotent, any thread)."""
+        """Give the slot back (idempotent, any thread); its pages leave this process's
+        memory (``forget``), the producer's pool keeps them."""
+        first = not self._released
         self._book.give_back(self)
+        forget = self.forget
+        if first and forget is not None:
+            self.forget = None
+            forget()
 
 
 class LeaseBook:

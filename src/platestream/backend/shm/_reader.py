@@ -110,6 +110,20 @@ class PoolReader:
         entry = np.frombuffer(buffer, dtype="<u8", count=SLOT_WORDS, offset=row)
         return pixels.reshape(shape), entry
 
+    def forget(self, ref: ShmPixels) -> None:
+        """Unmap this process's pages of a slot it is done with (``MADV_DONTNEED``): the
+        pixels stay in the producer's pool, but stop counting in this viewer's memory. A
+        slot read again faults its pages back in. Without this, every page of every pool
+        the viewer ever read stays in its RSS (up to ``shm_pool_mb`` per producer)."""
+        buffer = self._buffer
+        if buffer is None:
+            return
+        start = -(-ref.offset // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages inside it
+        end = (ref.offset + ref.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > start:
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile: nothing to do
+                buffer.madvise(mmap.MADV_DONTNEED, start, end - start)
+
     @staticmethod
     def _matches(entry: np.ndarray, ref: ShmPixels) -> bool:
         return (

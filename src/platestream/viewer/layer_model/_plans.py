@@ -175,7 +175,7 @@ class Plans:
         self._plans.clear()
         self._owners.clear()
         self._registries.clear()
-        self._declared.clear()
+        # Declared layouts stay: producers streaming on after a clear do not declare again.
         return self.store.clear()
 
     def describe(self, name: str, index: Sequence[int]) -> str:

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from platestream.backend import (
     ControlTimeout,
     NapariStreamingBackend,
     SaveReport,
+    checked_layout,
     pid_alive,
     request_once,
 )
@@ -164,6 +165,7 @@ class NapariStreamVisualizer:
         self.dropped_before_ready = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._backend: NapariStreamingBackend | None = None
+        self._layout: dict[str, tuple[int | str, ...]] = {}  # see declare_layout
         self._queue: deque[tuple[list[np.ndarray], list[ImageItem]]] = deque()
         self._queued = 0
         self._lock = threading.Lock()
@@ -287,10 +289,22 @@ class NapariStreamVisualizer:
         if not backend.connect(timeout_s=max(1.0, self.startup_timeout_s / 4)):
             backend.close()
             raise ViewerError(f"no handshake with the viewer on port {self.port}")
+        if self._layout:
+            backend.declare_layout(self._layout)
         self._backend = backend
         return backend
 
     # ----------------------------------------------------------------- streaming
+
+    def declare_layout(self, layout: Mapping[str, Iterable[object]]) -> None:
+        """Tell the viewer the plate's layout before streaming it (component -> the values
+        to come), so it sizes each layer once; see
+        ``NapariStreamingBackend.declare_layout``. Works before the viewer is ready."""
+        checked = checked_layout(layout)  # a bad value is refused here, not later
+        with self._lock:
+            self._layout = checked
+            if self._ready:
+                self._connect().declare_layout(checked)
 
     def save_batch(self, arrays: Sequence[Any], items: Sequence[ImageItem]) -> SaveReport | None:
         """Stream ``arrays[i]`` described by ``items[i]``; before the viewer is ready they
