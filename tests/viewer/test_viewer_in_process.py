@@ -195,3 +195,50 @@ def test_a_declared_layout_makes_layers_whole_at_once_then_only_fills_them(
     viewer.dims.set_current_step(0, 0)
     viewer.dims.set_current_step(1, 0)
     np.testing.assert_array_equal(np.asarray(layers["Step_00_raw_Channel_1"].data[0, 0]), arrays[0])
+
+
+def test_a_reopened_run_shows_its_first_well_at_once_and_places_the_rest_after(
+    make_napari_viewer: Callable[..., Any], qtbot: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    from platestream.layering import ImageItem
+    from platestream.schemas import display_to_wire
+    from platestream.store import RunStore
+    from platestream.viewer.layer_model import open_source
+    from platestream.viewer.process import _pump
+
+    display = display_to_wire(resolve_current(config(5555)).value)
+    run = tmp_path / "run"
+    store = RunStore(run, title="reopen")
+    wells, sites, channels = ["A01", "A02", "B01"], [1, 2], [1, 2]
+    for w, well in enumerate(wells):
+        for site in sites:
+            for channel in channels:
+                components = {"well": well, "site": site, "channel": channel}
+                item = ImageItem(components, 0, "raw", (40, 30), "uint16")
+                location, _ = store.locate(item, display)
+                assert location is not None
+                value = 100 * w + 10 * site + channel
+                store.put(location, np.full((40, 30), value, np.uint16), lambda ok: None)
+    store.close()
+    monkeypatch.setattr(_pump, "REOPEN_SLICE", 2)  # the rest of the plate in three slices
+    viewer = make_napari_viewer()
+    receiver = Receiver(ReceiverOptions(port=0))
+    source = open_source("disk", "", "reopen", "lz4", 64, str(run))
+    pump, _caption = app._assemble(viewer, receiver, "reopen", source)
+    try:
+        assert app._reopen(pump, source) == 12
+        stored = pump.plans.store.layers
+        assert sorted(stored) == ["Step_00_raw_Channel_1", "Step_00_raw_Channel_2"]
+        for layer in stored.values():  # the whole plate's shape, the first well's planes
+            assert layer.array is not None and layer.array.shape == (3, 2, 40, 30)
+            assert len(layer.array.entries) == 2
+        qtbot.waitUntil(
+            lambda: all(len(layer.array.entries) == 6 for layer in stored.values()),
+            timeout=20000,
+        )
+        data = pump.applier.layers["Step_00_raw_Channel_2"].data
+        assert int(np.asarray(data[2, 1])[0, 0]) == 200 + 20 + 2  # B01, site 2, channel 2
+    finally:
+        pump.close()
+        receiver.close()
+        source.close()

@@ -308,19 +308,19 @@ class RunStore:
                 layout.wells[well_path] = str(named or position.name)
 
     def _images_under(self, plate: str, well_path: str) -> Iterator[tuple[str, bool]]:
-        well_dir = self.path / plate / well_path
-        if not well_dir.is_dir():
-            return
+        # Plain os calls on strings: a 384-well run lists tens of thousands of folders here,
+        # and pathlib's objects cost more than the listing itself.
+        well_dir = os.path.join(self.path, plate, well_path)
         fields: set[int] = set()
-        for entry in sorted(well_dir.iterdir()):
-            if entry.name.isdigit() and (entry / "zarr.json").exists():
-                fields.add(int(entry.name))
-                yield f"{plate}/{well_path}/{entry.name}", False
-                labels = entry / "labels"
-                if labels.is_dir():
-                    for label in sorted(labels.iterdir()):
-                        if (label / "zarr.json").exists():
-                            yield f"{plate}/{well_path}/{entry.name}/labels/{label.name}", True
+        for name in sorted(_listing(well_dir)):
+            field_dir = os.path.join(well_dir, name)
+            if name.isdigit() and os.path.exists(os.path.join(field_dir, "zarr.json")):
+                fields.add(int(name))
+                yield f"{plate}/{well_path}/{name}", False
+                labels = os.path.join(field_dir, "labels")
+                for label in sorted(_listing(labels)):
+                    if os.path.exists(os.path.join(labels, label, "zarr.json")):
+                        yield f"{plate}/{well_path}/{name}/labels/{label}", True
         self._fields[(plate, well_path)] = fields
 
     def _open_image(self, image_path: str, labels: bool) -> _Image | None:
@@ -353,17 +353,15 @@ class RunStore:
         plate, row, column, field = parts[0], parts[1], parts[2], int(parts[3])
         label = parts[5] if len(parts) > 5 else None
         well = WellPosition(row_index(row), int(column) - 1)
-        chunks = self.path / path / "0" / "c"
-        if not chunks.is_dir():
-            return
-        for t_dir in chunks.iterdir():
-            for c_dir in t_dir.iterdir():
-                for z_dir in c_dir.iterdir():
-                    if not (z_dir / "0" / "0").is_file():  # a write a crash cut short
-                        continue
-                    yield PlaneLocation(
-                        plate, well, field, label, int(t_dir.name), int(c_dir.name), int(z_dir.name)
-                    )
+        chunks = os.path.join(self.path, path, "0", "c")
+        join, isfile = os.path.join, os.path.isfile
+        for t in _listing(chunks):
+            t_dir = join(chunks, t)
+            for c in _listing(t_dir):
+                c_dir = join(t_dir, c)
+                for z in _listing(c_dir):
+                    if isfile(join(c_dir, z, "0", "0")):  # else a write a crash cut short
+                        yield PlaneLocation(plate, well, field, label, int(t), int(c), int(z))
 
     # ------------------------------------------------------------------- writing
 
@@ -764,6 +762,14 @@ class RunStore:
 
     def display_of(self, plate: str) -> dict[str, Any]:
         return dict(self.locator.plates[plate].display)
+
+
+def _listing(folder: str) -> list[str]:
+    """The names in ``folder``; none if it does not exist (or is no folder)."""
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _window(plane: Array) -> list[float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,17 @@ from ._slots import never_raises
 log = logging.getLogger(__name__)
 Signal: Any = QtCore.Signal  # type: ignore[attr-defined]  # qtpy's alias of pyqtSignal
 FRAME_S = 1 / 60  # at most one apply per display frame
+REOPEN_SLICE = 2048  # stored planes placed per Qt event after a reopened run's first view
 MAX_QUEUED_SNAPSHOTS = 4  # more waiting for the GUI are refused at once ("busy")
+
+
+def _layout_of(images: list[Any]) -> dict[str, list[Any]]:
+    """The component values of a reopened plate's images (its layout, declared at once)."""
+    values: dict[str, dict[Any, None]] = {}
+    for image in images:
+        for component, value in image.item.lookup.items():
+            values.setdefault(component, {})[value] = None
+    return {component: list(found) for component, found in values.items()}
 
 
 def assert_gui_thread() -> None:
@@ -76,6 +87,7 @@ class Pump(QObject):
         self.after_layout: Callable[[], None] = lambda: None  # layers or axes changed
         self._last_apply = 0.0
         self.closed = False
+        self._reopening: deque[tuple[Any, list[Any]]] = deque()  # see reopen
         self._signalled = threading.Event()  # an arrival signal is on its way
         self._queued_lock = threading.Lock()
         self._snapshots_queued = 0  # snapshot requests on their way to the GUI thread
@@ -170,13 +182,22 @@ class Pump(QObject):
 
     def reopen(self, runs: list[tuple[Any, list[Any]]]) -> int:
         """Show the planes a reopened run holds (display config, images by reference);
-        returns how many. Nothing is read from disk until napari draws it."""
+        returns how many. Nothing is read from disk until napari draws it.
+
+        The first view comes at once: each plate's layout is declared (layers are made at
+        their full size), its first well's planes are placed and napari is told; the
+        other planes follow in slices of ``REOPEN_SLICE`` between Qt events (a plane not
+        placed yet shows as "not yet")."""
         count = 0
         for display, images in runs:
-            self.plans.add(display, images)
+            self.plans.declare(_layout_of(images))
+            first = images[0].item.lookup.get("well") if images else None
+            head = [image for image in images if image.item.lookup.get("well") == first]
+            self._place(display, head)
+            rest = [image for image in images if image.item.lookup.get("well") != first]
+            for start in range(0, len(rest), REOPEN_SLICE):
+                self._reopening.append((display, rest[start : start + REOPEN_SLICE]))
             count += len(images)
-        self.plans.store.take_shown()
-        self.plans.take_dropped()
         self.applier.flush()
         while self.applier.pending:
             self.applier.flush()
@@ -185,7 +206,30 @@ class Pump(QObject):
             dims.current_step = (0,) * int(dims.ndim)
             QTimer.singleShot(0, self.viewer.reset_view)  # fit once the sliders are laid out
         self.after_layout()
+        if self._reopening:
+            QTimer.singleShot(0, self._reopen_more)
         return count
+
+    def _place(self, display: Any, images: list[Any]) -> None:
+        self.plans.add(display, images)
+        self.plans.store.take_shown()
+        for reason, item in self.plans.take_dropped():
+            log.warning("a stored plane cannot be shown (%s): %s", reason.value, item)
+
+    def _reopen_more(self) -> None:
+        """Place the next slice of a reopened run's planes (a Qt slot: never raises)."""
+        if self.closed or not self._reopening:
+            return
+        display, images = self._reopening.popleft()
+        try:
+            self._place(display, images)
+            self.applier.flush()
+        except Exception:
+            log.exception("reopening: %d stored planes not placed", len(images))
+        if self._reopening:
+            QTimer.singleShot(0, self._reopen_more)
+        else:
+            self.after_layout()
 
     def _show(self, batches: list[ReceivedBatch], shown: int) -> int:
         """Record what went into the layers, then tell napari."""
@@ -281,6 +325,7 @@ class Pump(QObject):
     def _answer(self, request: ControlRequest) -> Message | tuple[Message, tuple[bytes, ...]]:
         kind = request.message.TYPE
         if kind == "clear":
+            self._reopening.clear()  # a reopened run's planes not placed yet go too
             self.applier.clear()
             for batch in self.receiver.take():  # anything that slipped in between: cleared too
                 batch.release()
