@@ -89,3 +89,21 @@ def test_ready_and_status_are_reported(receiver: Receiver) -> None:
     assert pong.viewer_id == receiver.viewer_id and pong.control_port == receiver.control_port
     status = request_once("127.0.0.1", receiver.data_port, StatusRequest()).message
     assert isinstance(status, StatusReport) and status.viewer_id == receiver.viewer_id
+
+
+def test_taking_within_a_byte_budget_leaves_the_rest_queued_in_order(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    for value in range(1, 6):  # five batches of one 16-byte image
+        send_one(backend, value)
+    (link,) = backend.links().values()
+    assert link.flush(10)
+    assert len(receiver.queue) == 5
+
+    def values(batches: list[object]) -> list[int]:
+        return [int(b.images[0].data[0, 0]) for b in batches]  # type: ignore[attr-defined]
+
+    assert values(receiver.take(max_bytes=40)) == [1, 2]  # 32 bytes fit, 48 would not
+    assert values(receiver.take(max_bytes=0)) == [3]  # at least one, so nothing stalls
+    assert values(receiver.take()) == [4, 5]

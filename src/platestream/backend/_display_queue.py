@@ -11,6 +11,7 @@ give their leased slots back at once (zero-copy receivers).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -163,17 +164,30 @@ class DisplayQueue:
                 return True
         return False
 
-    def take(self, max_batches: int | None = None) -> list[ReceivedBatch]:
-        """Everything queued (or the oldest ``max_batches``), oldest first."""
-        return self.take_unblocking(max_batches)[0]
+    def take(
+        self, max_batches: int | None = None, max_bytes: int | None = None
+    ) -> list[ReceivedBatch]:
+        """Everything queued (or the oldest ``max_batches``; or the oldest batches within
+        ``max_bytes``, at least one), oldest first."""
+        return self.take_unblocking(max_batches, max_bytes)[0]
 
-    def take_unblocking(self, max_batches: int | None = None) -> tuple[list[ReceivedBatch], bool]:
+    def take_unblocking(
+        self, max_batches: int | None = None, max_bytes: int | None = None
+    ) -> tuple[list[ReceivedBatch], bool]:
         """``take``, and whether reading was paused (``blocked``) until this take."""
         with self._lock:
             was_blocked = self._blocked()
             count = (
                 len(self._batches) if max_batches is None else min(max_batches, len(self._batches))
             )
+            if max_bytes is not None:
+                total, fits = 0, 0
+                for batch in itertools.islice(self._batches, count):
+                    total += batch.nbytes
+                    if fits and total > max_bytes:
+                        break
+                    fits += 1
+                count = fits
             taken = [self._batches.popleft() for _ in range(count)]
             self._bytes -= sum(b.nbytes for b in taken)
             return taken, was_blocked and bool(taken)

@@ -347,9 +347,12 @@ class Receiver:
             layouts, self._layouts = list(self._layouts.values()), {}
         return layouts
 
-    def take(self, max_batches: int | None = None) -> list[ReceivedBatch]:
-        """The queued batches, oldest first. Frees room, so paused reading resumes."""
-        batches, unblocked = self.queue.take_unblocking(max_batches)
+    def take(
+        self, max_batches: int | None = None, max_bytes: int | None = None
+    ) -> list[ReceivedBatch]:
+        """The queued batches, oldest first (see ``DisplayQueue.take``). Frees room, so
+        paused reading resumes."""
+        batches, unblocked = self.queue.take_unblocking(max_batches, max_bytes)
         if unblocked:  # reading was paused for want of room: resume it now
             self._wake()
         return batches

@@ -42,8 +42,13 @@ class PlaneCache:
 
     @property
     def congested(self) -> bool:
-        """More bytes wait for the disk than the budget allows."""
-        return self.pinned_bytes > self.budget
+        """The budget is full of planes waiting for the disk."""
+        return self.pinned_bytes >= self.budget
+
+    @property
+    def room(self) -> int:
+        """Bytes of new planes the budget can take before the disk catches up."""
+        return max(0, self.budget - self.pinned_bytes)
 
     def put(self, key: Hashable, plane: Array, pinned: bool = False) -> None:
         with self._lock:

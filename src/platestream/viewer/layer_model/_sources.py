@@ -120,6 +120,11 @@ class StoredPlanes:
             self.run.declare(layout)
 
     @property
+    def room(self) -> int:
+        """How many bytes of new planes to take now (the rest waits in the receive queue)."""
+        return self.cache.room
+
+    @property
     def congested(self) -> bool:
         """The disk lags by more than the budget: take no new images until it catches up."""
         return self.cache.congested

@@ -151,7 +151,12 @@ class Pump(QObject):
         self._signalled.clear()  # arrivals from now on signal again
         if self._disk_lags():
             return 0  # images stay queued: producers wait (lossless) or count queue_full
-        batches = self.receiver.take()
+        # With a disk store, take only what the memory budget has room for: the rest waits
+        # in the receive queue (in the producers' shared memory, not in this process).
+        room: int | None = getattr(self.plans.store.source, "room", None)
+        batches = self.receiver.take(max_bytes=room)
+        if room is not None and len(self.receiver.queue):
+            self._schedule()  # the rest, at the next frame (or on the disk's relief)
         try:
             for layout in self.receiver.take_layouts():  # before the images they announce
                 self.plans.declare(layout)
