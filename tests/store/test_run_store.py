@@ -490,3 +490,37 @@ def test_a_full_disk_is_counted_named_and_survived(tmp_path: Path) -> None:
         assert counters.error.startswith(f"{disk / 'run'}: cannot write: the disk is full")
         assert "store_dir" in counters.error
         store.close()
+
+
+def test_a_cleanly_closed_run_reopens_from_its_plane_index_without_listing(
+    store: RunStore, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = write_plate(store)
+    store.close()
+    plate = json.loads((run_dir / "s01_blur" / "zarr.json").read_text())["attributes"]
+    assert sum(len(p) for p in plate["platestream"]["planes"].values()) == len(written)
+
+    def no_listing(*_: Any) -> Any:
+        raise AssertionError("a cleanly closed run lists no chunk folder")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(RunStore, "_chunks_of", no_listing)
+        patched.setattr(RunStore, "_images_under", no_listing)
+        again = RunStore(run_dir)
+    try:
+        items = list(again.stored_items())
+        assert len(items) == len(written)
+        for stored, location in items:
+            plane = again.read(location)
+            assert plane is not None
+            kind = "labels" if location.label is not None else "image"
+            lookup = stored.lookup
+            key = (lookup["well"], lookup["site"], lookup.get("channel", "DAPI"), kind)
+            np.testing.assert_array_equal(plane, written[key])
+        # open again: the index is gone until the next clean close (a crash now lists)
+        plate = json.loads((run_dir / "s01_blur" / "zarr.json").read_text())["attributes"]
+        assert "planes" not in plate["platestream"]
+    finally:
+        again.close()
+    plate = json.loads((run_dir / "s01_blur" / "zarr.json").read_text())["attributes"]
+    assert sum(len(p) for p in plate["platestream"]["planes"].values()) == len(written)

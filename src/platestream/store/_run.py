@@ -281,12 +281,72 @@ class RunStore:
                     f"damaged ({err}); the run cannot be reopened"
                 ) from err
             self.locator.plates[name] = layout
+            if self._load_plane_index(name, layout, info.get("planes")):
+                continue
             self._find_unlisted_wells(name, layout)
             self._wells_seen[name] = set(layout.wells)
             for well_path in layout.wells:
                 for image_path, labels in self._images_under(name, well_path):
                     self._on_disk[image_path] = labels  # opened when first read or written
                     self.written.update(self._chunks_of(image_path))
+
+    def _load_plane_index(self, plate: str, layout: PlateLayout, index: Any) -> bool:
+        """The planes of a plate closed cleanly, from the index ``close`` wrote: no folder
+        is listed (a 384-well run on a cold disk lists for 15 s). False if there is none
+        (a crash, or an older run): then the folders are listed.
+
+        The index holds only until something is written again, so it is removed from the
+        plate's metadata right here; a crash from now on leaves no index behind."""
+        if not isinstance(index, dict):
+            return False
+        written: set[PlaneLocation] = set()
+        images: dict[str, bool] = {}
+        fields: dict[tuple[str, str], set[int]] = {}
+        try:
+            for image, planes in index.items():
+                parts = f"{plate}/{image}".split("/")
+                well = WellPosition(row_index(parts[1]), int(parts[2]) - 1)
+                field_index, label = int(parts[3]), parts[5] if len(parts) > 5 else None
+                images[f"{plate}/{image}"] = label is not None
+                fields.setdefault((plate, f"{parts[1]}/{parts[2]}"), set()).add(field_index)
+                for t, c, z in planes:
+                    location = PlaneLocation(
+                        plate, well, field_index, label, int(t), int(c), int(z)
+                    )
+                    written.add(location)
+        except (ValueError, TypeError, IndexError, AttributeError):
+            log.warning("%s: the plane index is unreadable; listing the folders", plate)
+            return False
+        self._wells_seen[plate] = set(layout.wells)
+        self._on_disk.update(images)
+        self._fields.update(fields)
+        self.written |= written
+        with contextlib.suppress(OSError):  # a read-only run: nothing will be written anyway
+            self._write_plate(plate, layout.to_json())
+        return True
+
+    def _write_plane_index(self) -> None:
+        """On a clean close: each plate's written planes in its metadata (see
+        ``_load_plane_index``), so reopening lists no folder."""
+        by_plate: dict[str, dict[str, list[list[int]]]] = {}
+        with self._count_lock:
+            written = list(self.written)
+        for location in written:
+            image = location.image_path.split("/", 1)[1]
+            planes = by_plate.setdefault(location.plate, {}).setdefault(image, [])
+            planes.append([location.t, location.c, location.z])
+        with self._layout_lock:
+            infos = {
+                name: self.locator.plates[name].to_json()
+                for name in by_plate
+                if name in self.locator.plates and self._wells_seen.get(name)
+            }
+        for name, info in infos.items():
+            info["planes"] = {image: sorted(p) for image, p in sorted(by_plate[name].items())}
+            try:
+                self._write_plate(name, info)
+            except OSError as err:  # reopening lists the folders instead
+                log.warning("%s: no plane index written: %s", self.path / name, _why(err))
 
     def _find_unlisted_wells(self, plate: str, layout: PlateLayout) -> None:
         """Wells on disk the plate's list lacks (written after its last rewrite, before a
@@ -411,9 +471,11 @@ class RunStore:
 
     def close(self, timeout_s: float = 30.0) -> None:
         if self._thread.is_alive():
-            self.flush(timeout_s)
+            clean = self.flush(timeout_s)
             self._queue.put(None)
             self._thread.join(timeout_s)
+            if clean and not self._thread.is_alive():
+                self._write_plane_index()
         self._pool.shutdown(wait=True)
 
     def _write_loop(self) -> None:
