@@ -16,10 +16,11 @@ pytestmark = [pytest.mark.gui, GUI, pytest.mark.timeout(300)]
 def test_the_plate_scale_benchmark_runs_and_cleans_up(tmp_path: Path) -> None:
     folder = tmp_path / "bench"
     folder.mkdir()
-    results = bench.run(folder=folder, screen_wells=1, many_wells=10)
+    results = bench.run(folder=folder, cold=False, screen_wells=1, many_wells=10)
     screen, many = results["screen"], results["many"]
     assert screen["images"] == 36 and screen["stored"] == 36 and not screen["unstored"]
     assert screen["dropped"] == {} and screen["mb_per_s"] > 0 and screen["open_s"] > 0
+    assert screen["one_well_open_s"] > 0 and screen["empty_viewer_s"] > 0
     assert many["images"] == 10 * 9 * 5 and many["stored"] == many["images"]
     assert results["disk_mb_per_s"] > 0
     assert list(folder.iterdir()) == []  # the runs and the speed probe are gone

@@ -131,8 +131,10 @@ def _viewer(folder: Path, memory_mb: int, title: str) -> NapariStreamVisualizer:
 
 
 def measure_screen(
-    folder: Path, wells: int, side: int = 1024, memory_mb: int = 1024
+    folder: Path, wells: int, side: int = 1024, memory_mb: int = 1024, cold: bool = True
 ) -> dict[str, Any]:
+    """The screen streamed, stored and reopened; ``cold``: the page cache is dropped
+    before each open (root only), as for a run opened another day."""
     sites, channels = 9, ["DAPI", "GFP", "RFP", "Cy5"]
     planes = microscopy_planes(side, 12)
     visualizer = _viewer(folder, memory_mb, "screen")
@@ -182,11 +184,11 @@ def measure_screen(
         }
     finally:
         visualizer.stop()
-    results["open_s"] = measure_open(run)
+    results["open_s"] = measure_open(run, cold)
     one_well = folder / f"{run.name}-one-well"
     first_well_of(run, one_well)
-    results["one_well_open_s"] = measure_open(one_well)  # napari's part: the same layers
-    results["empty_viewer_s"] = measure_open(None)
+    results["one_well_open_s"] = measure_open(one_well, cold)  # napari's: the same layers
+    results["empty_viewer_s"] = measure_open(None, cold)
     shutil.rmtree(one_well, ignore_errors=True)
     shutil.rmtree(run, ignore_errors=True)
     return results
@@ -223,7 +225,7 @@ def drop_page_cache() -> bool:
         return False
 
 
-def measure_open(run: Path | None) -> float:
+def measure_open(run: Path | None, cold: bool = True) -> float:
     """``platestream open RUN``: from the command to the viewer answering with its layers.
     ``run`` None: ``platestream viewer start`` of an empty viewer, the baseline (napari's own
     start) measured the same way."""
@@ -231,7 +233,8 @@ def measure_open(run: Path | None) -> float:
     from platestream.schemas import LayersReport, LayersRequest
 
     port = _free_port()
-    drop_page_cache()  # cold, as a run opened another day: the plate's files not in RAM
+    if cold:  # as a run opened another day: the plate's files not in RAM
+        drop_page_cache()
     start = time.perf_counter()
     if run is None:
         with tempfile.TemporaryDirectory(prefix="platestream-bench-") as empty:
@@ -316,12 +319,14 @@ def _folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def run(large: bool = False, folder: Path | None = None, **sizes: int) -> dict[str, Any]:
+def run(
+    large: bool = False, folder: Path | None = None, cold: bool = True, **sizes: int
+) -> dict[str, Any]:
     chosen = {**(LARGE if large else SMALL), **{k: v for k, v in sizes.items() if v}}
     base = Path(tempfile.mkdtemp(prefix="platestream-bench-", dir=folder))
     try:
         results: dict[str, Any] = {"large": large, "disk_mb_per_s": disk_write_speed(base)}
-        results["screen"] = measure_screen(base, chosen["screen_wells"])
+        results["screen"] = measure_screen(base, chosen["screen_wells"], cold=cold)
         results["screen"]["vs_disk"] = results["screen"]["mb_per_s"] / results["disk_mb_per_s"]
         results["many"] = measure_many(base, chosen["many_wells"])
         return results
