@@ -236,23 +236,14 @@ def measure_open(run: Path | None, cold: bool = True) -> float:
     if cold:  # as a run opened another day: the plate's files not in RAM
         drop_page_cache()
     start = time.perf_counter()
-    if run is None:
-        with tempfile.TemporaryDirectory(prefix="platestream-bench-") as empty:
-            command = ["viewer", "start", "--store-dir", empty, "--store", "memory"]
-            subprocess.run(
-                [sys.executable, "-m", "platestream", *command, "--detach", "--port", str(port)],
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-    else:
-        command = ["open", str(run)]
-        subprocess.run(
-            [sys.executable, "-m", "platestream", *command, "--detach", "--port", str(port)],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+    # an empty viewer keeps nothing: no run store is made for it
+    command = ["viewer", "start", "--store", "memory"] if run is None else ["open", str(run)]
+    subprocess.run(
+        [sys.executable, "-m", "platestream", *command, "--detach", "--port", str(port)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     try:
         reply = request_once("127.0.0.1", port, LayersRequest(), timeout_s=120)
         assert isinstance(reply.message, LayersReport)
