@@ -36,7 +36,7 @@ import zarr
 from zarr.buffer import default_buffer_prototype
 from zarr.core.group import GroupMetadata
 
-Encode = Callable[[Any], bytes]
+Encode = Callable[[Any], Any]  # chunk bytes (a uint8 array) -> a bytes-like to write
 _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 _BLOSC_TYPESIZE = tuple(int(p) for p in numcodecs.__version__.split(".")[:2]) >= (0, 16)
 
@@ -49,7 +49,7 @@ def _encoder(codecs: tuple[Any, ...], itemsize: int) -> Encode | None:
     if described[0].get("configuration", {}).get("endian", "little") != "little":
         return None
     if len(described) == 1:
-        return bytes
+        return _as_is  # no compression: the pixels' own bytes, not a copy
     if len(described) != 2:
         return None
     name, config = described[1].get("name"), dict(described[1].get("configuration", {}))
@@ -70,8 +70,8 @@ def _encoder(codecs: tuple[Any, ...], itemsize: int) -> Encode | None:
     else:
         return None
 
-    def encode(data: Any) -> bytes:
-        return bytes(codec.encode(data))
+    def encode(data: Any) -> Any:
+        return codec.encode(data)
 
     return encode
 
@@ -109,7 +109,11 @@ def _numpy_dtype(metadata: Any) -> np.dtype[Any]:
     return native
 
 
-def put_file(path: Path, data: bytes) -> None:
+def _as_is(data: Any) -> Any:
+    return data
+
+
+def put_file(path: Path, data: Any) -> None:
     """Write ``path`` whole: to a temporary name beside it, then renamed into place, so a
     reader (or a crash) never sees half a file."""
     partial = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
