@@ -56,7 +56,7 @@ from ._plan_queries import (
     plane_padding,
 )
 from ._plan_state import PlanSettings, PlanState
-from ._planner import PlanError, PlanUpdate, declare, plan, update
+from ._planner import PlanError, PlanUpdate, declare, layout_of, plan, update
 from ._plate_format import (
     PlateFiles,
     PlateMetadataError,
@@ -109,6 +109,7 @@ __all__ = [
     "filled_planes",
     "is_image",
     "layer_plans",
+    "layout_of",
     "locate",
     "missing_planes",
     "parse_name",

@@ -28,7 +28,7 @@ from ._reshape import Reshaper
 from ._slots import Slot, split_key
 from ._values import AxisValue, canonical
 
-__all__ = ["PlanError", "PlanUpdate", "declare", "plan", "update"]
+__all__ = ["PlanError", "PlanUpdate", "declare", "layout_of", "plan", "update"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,17 @@ def declare(state: PlanState, layout: Mapping[str, Iterable[object]]) -> PlanUpd
     call.declare(layout)
     call.relabel_grown()
     return call.finish()
+
+
+def layout_of(components: Iterable[Mapping[str, object]]) -> dict[str, list[object]]:
+    """A layout to ``declare``: each component's values over ``components`` (one mapping
+    per image), in order of first appearance; absent (None) values left out."""
+    values: dict[str, dict[object, None]] = {}
+    for one in components:
+        for component, value in one.items():
+            if value is not None:
+                values.setdefault(component, {})[value] = None
+    return {component: list(found) for component, found in values.items()}
 
 
 def plan(items: Iterable[ImageItem], config: Any, run: int = 0) -> PlanUpdate:

@@ -21,7 +21,7 @@ from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
-from platestream.layering import ImageItem
+from platestream.layering import ImageItem, layout_of
 
 from ._model import Pipeline, Stream, pipeline_streams
 from ._plate_folder import Plate, read_plate
@@ -88,15 +88,10 @@ class BackendStreamer(ImageStreamer):
         self.backend.close()
 
 
-def plate_layout(plate: Plate) -> dict[str, list[Any]]:
+def plate_layout(plate: Plate) -> dict[str, list[object]]:
     """The component values of the plate's images, in order of appearance: what a run
     will stream, declared to the viewers so they size each layer once."""
-    values: dict[str, dict[Any, None]] = {}
-    for image in plate.images:
-        for component, value in image.name.components.items():
-            if value is not None:
-                values.setdefault(component, {})[value] = None
-    return {component: list(found) for component, found in values.items()}
+    return layout_of(image.name.components for image in plate.images)
 
 
 def viewer_configs(streams: Sequence[Stream]) -> list[Any]:

@@ -25,6 +25,7 @@ from qtpy.QtGui import QImage
 from qtpy.QtWidgets import QApplication
 
 from platestream.backend import DEFER, ControlRequest, Deferred, ReceivedBatch, Receiver
+from platestream.layering import layout_of
 from platestream.schemas import (
     DropReason,
     Error,
@@ -44,15 +45,6 @@ Signal: Any = QtCore.Signal  # type: ignore[attr-defined]  # qtpy's alias of pyq
 FRAME_S = 1 / 60  # at most one apply per display frame
 REOPEN_SLICE = 2048  # stored planes placed per Qt event after a reopened run's first view
 MAX_QUEUED_SNAPSHOTS = 4  # more waiting for the GUI are refused at once ("busy")
-
-
-def _layout_of(images: list[Any]) -> dict[str, list[Any]]:
-    """The component values of a reopened plate's images (its layout, declared at once)."""
-    values: dict[str, dict[Any, None]] = {}
-    for image in images:
-        for component, value in image.item.lookup.items():
-            values.setdefault(component, {})[value] = None
-    return {component: list(found) for component, found in values.items()}
 
 
 def assert_gui_thread() -> None:
@@ -195,7 +187,7 @@ class Pump(QObject):
         placed yet shows as "not yet")."""
         count = 0
         for display, images in runs:
-            self.plans.declare(_layout_of(images))
+            self.plans.declare(layout_of(image.item.lookup for image in images))
             first = images[0].item.lookup.get("well") if images else None
             head = [image for image in images if image.item.lookup.get("well") == first]
             self._place(display, head)
