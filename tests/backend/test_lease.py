@@ -203,6 +203,32 @@ print(faults() - before)
     assert counts["keep"] < pages // 2, counts  # reused heap memory
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_a_bounded_heap_gives_freed_planes_back() -> None:
+    """A viewer within a memory budget: 400 MiB of 2 MiB planes, freed between small
+    allocations that stay, go back to the system; the warm heap keeps some of them."""
+    script = """
+import sys
+from platestream.backend.shm._buffers import bound_heap, keep_large_buffers, return_free_memory
+assert (bound_heap if sys.argv[1] == "bounded" else keep_large_buffers)()
+def anon_kib():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("RssAnon:"))
+before = anon_kib()
+planes, kept = [], []
+for _ in range(200):
+    planes.append(bytearray(2 << 20))  # zero-filled: every page is touched
+    kept.append(bytearray(4096))  # blocks of the heap in between, still in use after
+del planes
+if sys.argv[1] == "bounded":
+    return_free_memory()
+print(anon_kib() - before)
+"""
+    grown = {mode: int(run_python(script, mode, timeout_s=60)) for mode in ("bounded", "warm")}
+    assert grown["bounded"] < 4 << 10, grown  # KiB: less than two planes' worth stays
+    assert grown["warm"] > 8 << 10, grown  # the warm heap kept some for reuse
+
+
 def _resident_kib(address: int) -> int:
     """This process's resident KiB of the mapping that holds ``address`` (smaps)."""
     with open("/proc/self/smaps") as smaps:

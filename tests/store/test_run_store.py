@@ -398,6 +398,19 @@ def test_the_cache_stays_within_its_budget_but_never_drops_unwritten_planes() ->
     assert cache.peak_bytes <= 40 * plane_bytes
 
 
+def test_a_smaller_budget_evicts_at_once_but_keeps_unwritten_planes() -> None:
+    plane_bytes = 40 * 30 * 2
+    cache = PlaneCache(budget_bytes=10 * plane_bytes)
+    for number in range(8):
+        cache.put(("p", number), pixels(number))
+    cache.put(("w", 0), pixels(0), pinned=True)
+    cache.resize(3 * plane_bytes)
+    assert cache.budget == 3 * plane_bytes and cache.bytes == 3 * plane_bytes
+    assert cache.get(("w", 0)) is not None  # pinned: kept
+    assert [cache.get(("p", n)) is not None for n in (5, 6, 7)] == [False, True, True]
+    assert cache.room == 2 * plane_bytes
+
+
 def test_a_newer_format_and_a_damaged_store_are_refused_by_name(tmp_path: Path) -> None:
     newer = tmp_path / "newer"
     RunStore(newer, title="x").close()

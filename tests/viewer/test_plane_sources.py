@@ -68,9 +68,47 @@ def test_a_lagging_disk_is_backpressure_then_relief(tmp_path: Path) -> None:
     for site in range(1, 10):  # 18 MiB waiting for a 17 MiB budget
         source.put(ImageItem({"well": "A01", "site": site}, 0, "raw", big.shape, "uint16"), big)
     assert source.congested and source.cache.pinned_bytes == 9 * big.nbytes
-    source.waiting = True  # what the pump does before it stops taking images
+    assert source.lags(big.nbytes)  # what the pump asks before it takes the next batch
     assert source.run.flush(60)  # the disk catches up
-    assert relieved.wait(10) and not source.congested
+    assert relieved.wait(10) and not source.congested and not source.lags(big.nbytes)
     assert source.cache.bytes <= source.cache.budget
     assert source.status().stored == 9
+    source.close()
+
+
+def test_the_next_batch_waits_until_the_budget_has_room_for_all_of_it(tmp_path: Path) -> None:
+    source = open_source("disk", str(tmp_path), "t", memory_mb=16)
+    assert isinstance(source, StoredPlanes) and source.run is not None
+    relieved = threading.Event()
+    source.on_relief = relieved.set
+    source.run.defer(600.0, 1 << 40)  # the disk takes nothing for now
+    big = np.zeros((1024, 1024), np.uint16)  # 2 MiB
+    for site in range(1, 6):  # 10 MiB waiting: 6 MiB of room left
+        source.put(ImageItem({"well": "A01", "site": site}, 0, "raw", big.shape, "uint16"), big)
+    assert not source.congested and source.cache.room == 6 << 20
+    assert not source.lags(6 << 20)
+    assert source.lags(8 << 20)  # a batch of four planes would overshoot the budget
+    assert source.lags(64 << 20)  # larger than the budget: waits for an empty cache
+    assert source.run.flush(60)
+    assert relieved.wait(10) and source.cache.pinned_bytes == 0
+    assert not source.lags(64 << 20)  # taken alone, once nothing else waits
+    # a display frame takes a sixteenth of the budget (at least the next batch)
+    assert source.room == (16 << 20) // 16
+    source.close()
+
+
+def test_what_the_rest_of_the_viewer_grows_by_comes_off_the_cache(tmp_path: Path) -> None:
+    source = open_source("disk", str(tmp_path), "t", memory_mb=64)
+    assert isinstance(source, StoredPlanes) and source.run is not None
+    big = np.zeros((1024, 1024), np.uint16)
+    for site in range(1, 11):
+        source.put(ImageItem({"well": "A01", "site": site}, 0, "raw", big.shape, "uint16"), big)
+    assert source.run.flush(60)
+    assert source.cache.bytes == 20 << 20
+    source.hold((20 << 20) + (24 << 20))  # the process grew by the cache + 24 MiB more
+    assert source.cache.budget == 40 << 20
+    source.hold(200 << 20)  # however much: the cache keeps half the memory
+    assert source.cache.budget == 32 << 20
+    source.hold(0)
+    assert source.cache.budget == 64 << 20
     source.close()

@@ -37,7 +37,7 @@ from ._streaming import (
 if TYPE_CHECKING:
     from ._control_router import DEFER, ControlReply, ControlRequest, Deferred, Handler
     from ._display_queue import ReceivedBatch, ReceivedImage
-    from ._receiver import Receiver, ReceiverOptions
+    from ._receiver import Receiver, ReceiverOptions, resident_bytes
 
 # The viewer's side is imported on first use: a pipeline worker that only streams does
 # not pay for it (every worker process imports this package).
@@ -51,6 +51,7 @@ _VIEWER_SIDE = {
     "ReceivedImage": "_display_queue",
     "Receiver": "_receiver",
     "ReceiverOptions": "_receiver",
+    "resident_bytes": "_receiver",
 }
 
 
@@ -99,4 +100,5 @@ __all__ = [
     "pidfd_open",
     "registered_backends",
     "request_once",
+    "resident_bytes",
 ]

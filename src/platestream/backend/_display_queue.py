@@ -164,6 +164,11 @@ class DisplayQueue:
                 return True
         return False
 
+    def head_bytes(self) -> int:
+        """Bytes of the oldest queued batch (0: the queue is empty)."""
+        with self._lock:
+            return self._batches[0].nbytes if self._batches else 0
+
     def take(
         self, max_batches: int | None = None, max_bytes: int | None = None
     ) -> list[ReceivedBatch]:

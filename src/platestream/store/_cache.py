@@ -50,6 +50,12 @@ class PlaneCache:
         """Bytes of new planes the budget can take before the disk catches up."""
         return max(0, self.budget - self.pinned_bytes)
 
+    def resize(self, budget_bytes: int) -> None:
+        """A new budget; planes over it are evicted (pinned ones stay until written)."""
+        with self._lock:
+            self.budget = int(budget_bytes)
+            self._evict()
+
     def put(self, key: Hashable, plane: Array, pinned: bool = False) -> None:
         with self._lock:
             self._drop(key)

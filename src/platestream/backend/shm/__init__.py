@@ -8,10 +8,11 @@
 * ``LeaseBook``/``SlotLease`` (``_lease``): views of slots lent to the display until it
   releases them (zero-copy receiving).
 * ``copy_into`` (``_copying``): frames of 4 MiB and more copied on several threads.
-* ``BufferRecycler``, ``keep_large_buffers`` (``_buffers``): receive buffers kept warm.
+* ``BufferRecycler``, ``keep_large_buffers``, ``bound_heap``, ``return_free_memory`` (``_buffers``):
+  receive buffers kept warm, or memory given back within a budget.
 """
 
-from ._buffers import BufferRecycler, keep_large_buffers
+from ._buffers import BufferRecycler, bound_heap, keep_large_buffers, return_free_memory
 from ._copying import copy_into
 from ._lease import LeaseBook, SlotLease
 from ._pool import Slot, SlotPool
@@ -31,8 +32,10 @@ __all__ = [
     "SlotError",
     "SlotLease",
     "SlotPool",
+    "bound_heap",
     "copy_into",
     "keep_large_buffers",
     "name_prefix",
+    "return_free_memory",
     "shm_unlink",
 ]

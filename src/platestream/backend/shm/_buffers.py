@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import sys
 from collections import deque
@@ -97,29 +98,58 @@ M_ARENA_MAX = -8
 MMAP_THRESHOLD_BYTES = 64 << 20  # frames up to this size come from the heap
 TRIM_THRESHOLD_BYTES = 128 << 20  # freed memory kept for reuse, at most (per arena)
 ARENA_MAX = 2  # malloc arenas: every thread's freed memory is kept by one of two
+# A viewer within a memory budget: planes of 1 MiB and more are mapped for themselves and
+# unmapped when freed (the threshold fixed: glibc stops raising it), and little freed
+# memory stays with the heap.
+BOUNDED_MMAP_BYTES = 1 << 20
+BOUNDED_TRIM_BYTES = 16 << 20
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt  # noqa: B018 - musl has no mallopt
+        libc.malloc_trim  # noqa: B018
+    except (OSError, AttributeError):
+        return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim.restype = ctypes.c_int
+    return libc
 
 
 def keep_large_buffers(
     mmap_bytes: int = MMAP_THRESHOLD_BYTES, trim_bytes: int = TRIM_THRESHOLD_BYTES
 ) -> bool:
-    """Raise glibc's thresholds; False where the C library is not glibc (nothing done)."""
-    if not sys.platform.startswith("linux"):
+    """Set glibc's thresholds; False where the C library is not glibc (nothing done)."""
+    libc = _libc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl has no mallopt
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
     # Arenas: glibc gives busy threads arenas of their own (up to 8 per core), and each
     # keeps up to ``trim_bytes`` freed: a viewer's receive, display and store-writer threads
     # held 1.6 GB over a 1 GB plane budget on a 29 GB plate. Two arenas bound that.
     done = (
-        bool(mallopt(M_MMAP_THRESHOLD, mmap_bytes))
-        and bool(mallopt(M_TRIM_THRESHOLD, trim_bytes))
-        and bool(mallopt(M_ARENA_MAX, ARENA_MAX))
+        bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_bytes))
+        and bool(libc.mallopt(M_TRIM_THRESHOLD, trim_bytes))
+        and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
     )
     if not done:
         log.debug("mallopt refused the thresholds; large buffers stay mmap-backed")
     return done
+
+
+def bound_heap() -> bool:
+    """The allocator of a process that holds to a memory budget (a viewer with a run
+    store): large buffers are returned to the system as soon as they are freed."""
+    return keep_large_buffers(BOUNDED_MMAP_BYTES, BOUNDED_TRIM_BYTES)
+
+
+def return_free_memory() -> bool:
+    """Give the pages of freed heap memory back to the system (``malloc_trim``), also
+    those between blocks still in use; True if any were returned."""
+    libc = _libc()
+    return libc is not None and bool(libc.malloc_trim(0))

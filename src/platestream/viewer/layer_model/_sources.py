@@ -35,6 +35,7 @@ from ._stack import StoredPlane
 log = logging.getLogger(__name__)
 Array = np.ndarray[Any, Any]
 DEFER_WRITES_S = 0.5  # planes are written once the display has been quiet this long
+FRAME_SHARE = 16  # a display frame takes at most this share of the plane budget
 
 
 class MemoryPlanes:
@@ -105,14 +106,16 @@ class StoredPlanes:
 
     def __init__(self, run: RunStore | None, budget_bytes: int, error: str = "") -> None:
         self.run = run
+        self.memory = budget_bytes  # what the viewer may grow by (viewer_memory_mb)
         self.cache = PlaneCache(budget_bytes)
         self.error = error  # why there is no run store (shown in the status)
         self.display: dict[str, Any] = {}  # the display config of the planes being put
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._unstored: dict[str, int] = {}
-        self.waiting = False  # the display waits for the disk (set it, then check congested)
-        self.on_relief: Callable[[], None] = lambda: None  # called once the disk caught up
+        self.waiting = False  # the display waits for room in the budget (see ``lags``)
+        self._wanted = 1  # bytes it waits to have room for
+        self.on_relief: Callable[[], None] = lambda: None  # called once there is room
 
     def declare(self, layout: Any) -> None:
         """The producer's declared plate layout: the plate metadata spans its wells."""
@@ -121,18 +124,41 @@ class StoredPlanes:
 
     @property
     def room(self) -> int:
-        """How many bytes of new planes to take now (the rest waits in the receive queue)."""
-        return self.cache.room
+        """How many bytes of new planes to take now (the rest waits in the receive queue):
+        what the budget has room for, and at most a sixteenth of it per display frame - the
+        producers' shared pages a frame reads count in this process's memory until the
+        frame releases them."""
+        return min(self.cache.room, self.cache.budget // FRAME_SHARE)
 
     @property
     def congested(self) -> bool:
-        """The disk lags by more than the budget: take no new images until it catches up."""
+        """The disk lags by more than the budget."""
         return self.cache.congested
+
+    def hold(self, grown_bytes: int) -> None:
+        """Keep the viewer within its memory: ``grown_bytes`` is how much the process has
+        grown since it started. What is not the cache's (napari drawing, the writer's
+        buffers, Python's heap) comes off the cache's budget, down to half the memory."""
+        overhead = max(0, grown_bytes - self.cache.bytes)
+        self.cache.resize(max(self.memory // 2, self.memory - overhead))
+
+    def lags(self, wanted: int) -> bool:
+        """The budget has no room for the next ``wanted`` bytes while planes wait for the
+        disk: the display takes nothing now, and ``on_relief`` is called once the writer
+        made room (a batch larger than the whole budget waits for an empty one)."""
+        self._wanted = max(1, min(wanted, self.cache.budget))
+        if self.cache.room >= self._wanted:
+            return False
+        self.waiting = True
+        if self.cache.room >= self._wanted:  # made room between the two checks
+            self.waiting = False
+            return False
+        return True
 
     def _written(self, key: Hashable, plane: Array) -> None:
         """The writer is done with a plane (stored or not): it may be evicted now."""
         self.cache.unpin(key, plane)
-        if self.waiting and not self.cache.congested:
+        if self.waiting and self.cache.room >= self._wanted:
             self.waiting = False
             self.on_relief()
 
@@ -198,7 +224,7 @@ class StoredPlanes:
             unstored_reasons=reasons,
             queued_mb=queued / 2**20,
             cache_mb=self.cache.bytes / 2**20,
-            budget_mb=self.cache.budget / 2**20,
+            budget_mb=self.memory / 2**20,
             error=error,
         )
 

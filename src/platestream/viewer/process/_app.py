@@ -197,8 +197,8 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
     from qtpy import QtCore
     from qtpy.QtWidgets import QApplication
 
-    from platestream.backend import KeyStore, Receiver, ReceiverOptions
-    from platestream.backend.shm import keep_large_buffers
+    from platestream.backend import KeyStore, Receiver, ReceiverOptions, resident_bytes
+    from platestream.backend.shm import bound_heap, keep_large_buffers, return_free_memory
 
     from ..manager import ViewerRecord, remove_record, write_record
 
@@ -211,7 +211,11 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
         # Zero-copy: the pump copies pixels from the producers' slots straight into the
         # layers, then gives the slots back (one copy instead of two).
         options = ReceiverOptions(host=args.host, port=args.port, curve=curve, zero_copy=True)
-        keep_large_buffers()  # inline frames land in reused heap memory, not fresh mmaps
+        bounded = args.store != "memory" and args.memory_mb > 0
+        if bounded:  # within viewer_memory_mb: freed planes go back to the system
+            bound_heap()
+        else:  # inline frames land in reused heap memory, not fresh mmaps
+            keep_large_buffers()
         receiver = Receiver(options)
     except zmq.ZMQError as err:
         _emit("error", message=f"cannot listen on {args.host}:{args.port}: {err}")
@@ -219,6 +223,18 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
         return PORT_TAKEN
     lifetime = _Lifetime(app, args.exit_with)
     source = _open_source(args)
+    if bounded and hasattr(source, "hold"):
+        # Once a second: the pages freed between blocks still in use go back to the
+        # system, and the plane cache gives up what the rest of the viewer has grown by.
+        started = resident_bytes()
+
+        def hold_memory() -> None:
+            return_free_memory()
+            source.hold(resident_bytes() - started)
+
+        holder = QtCore.QTimer(app)
+        holder.timeout.connect(hold_memory)
+        holder.start(1000)
     pump, caption = _assemble(viewer, receiver, args.title, source)
     reopened = _reopen(pump, source)
 

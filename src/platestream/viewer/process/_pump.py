@@ -166,16 +166,11 @@ class Pump(QObject):
             return 0
 
     def _disk_lags(self) -> bool:
-        """More planes wait for the disk than the memory budget holds: take nothing now;
-        the writer's relief signal (``on_relief``) schedules the next apply."""
-        source: Any = self.plans.store.source
-        if not getattr(source, "congested", False):
-            return False
-        source.waiting = True
-        if not source.congested:  # caught up between the two checks
-            source.waiting = False
-            return False
-        return True
+        """The memory budget has no room for the oldest queued batch while planes wait for
+        the disk: take nothing now; the writer's relief signal (``on_relief``) schedules
+        the next apply."""
+        lags = getattr(self.plans.store.source, "lags", None)
+        return lags is not None and lags(self.receiver.queue.head_bytes())
 
     def reopen(self, runs: list[tuple[Any, list[Any]]]) -> int:
         """Show the planes a reopened run holds (display config, images by reference);
