@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from platestream.layering import ImageItem, LayerKind
+from platestream.layering import ImageItem, LayerKind, layout_of
 from platestream.store import (
     FORMAT,
     PlaneCache,
@@ -229,6 +229,39 @@ def test_a_reopened_run_gives_back_every_item_and_pixel(store: RunStore, run_dir
         again.close()
 
 
+def test_a_plates_component_values_come_without_making_its_items(
+    store: RunStore, run_dir: Path
+) -> None:
+    """Reopening declares each plate's layout from its planes' places alone: the same
+    values, in the same order, as the layout of the items they came from."""
+    write_plate(store)
+    for well in ("B01", "A01"):  # another plate: z, timepoints and an extra component
+        for z in (2, 0):
+            for t in (5, 1):
+                extra = {"z_index": z, "timepoint": t, "function": 3}
+                location, why = store.locate(item(well, 2, "GFP", **extra), {})
+                assert location is not None, why
+                store.put(location, pixels(z + t), lambda ok: None)
+    store.close()
+    again = RunStore(run_dir)
+    try:
+        by_plate = again.stored_locations()
+        assert len(by_plate) == 2
+        items_by_plate: dict[str, list[Any]] = {}
+        for stored, location in again.stored_items():
+            items_by_plate.setdefault(location.plate, []).append(stored.lookup)
+        for plate, locations in by_plate.items():
+            assert len(locations) == len(items_by_plate[plate])
+            got = again.locator.values_of(plate, locations)
+            assert got == layout_of(items_by_plate[plate])
+        assert any(
+            found.get("z_index") == [2, 0]
+            for found in (again.locator.values_of(p, l) for p, l in by_plate.items())
+        )
+    finally:
+        again.close()
+
+
 def test_a_continued_run_appends_and_rewrites_nothing(store: RunStore, run_dir: Path) -> None:
     write_plate(store)
     store.close()
@@ -255,7 +288,7 @@ import sys, threading
 from collections import deque
 from pathlib import Path
 import numpy as np
-from platestream.layering import ImageItem, LayerKind
+from platestream.layering import ImageItem, LayerKind, layout_of
 from platestream.store import RunStore
 store = RunStore(Path(sys.argv[1]), title="crash")
 number, backlog = 0, deque()

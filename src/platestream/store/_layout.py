@@ -235,6 +235,39 @@ class Locator:
             known = self._shown[id(display)] = (display, shown_as(display))
         return known[1]
 
+    def values_of(self, plate_name: str, locations: list[PlaneLocation]) -> dict[str, list[Any]]:
+        """Each component's values over the items of ``locations`` (one plate), in order of
+        first appearance - what ``layering.layout_of`` gives for those items - without
+        making the items."""
+        plate = self.plates[plate_name]
+        values: dict[str, list[Any]] = {key: [value] for key, value in plate.extras.items()}
+
+        def named(indices: Any, names: list[Any]) -> list[Any]:
+            found = (names[i] for i in dict.fromkeys(indices) if i < len(names))
+            return list(dict.fromkeys(value for value in found if value is not None))
+
+        wells = dict.fromkeys(location.well for location in locations)
+        values[WELL] = list(dict.fromkeys(plate.wells.get(w.path, w.name) for w in wells))
+        for key, names, index in (
+            (SITE, plate.sites, lambda loc: loc.field),
+            (TIMEPOINT, plate.ts, lambda loc: loc.t),
+            (Z, plate.zs, lambda loc: loc.z),
+        ):
+            found = named(map(index, locations), names)
+            if found:
+                values[key] = found
+        channels: dict[Any, None] = {}
+        for label, c in dict.fromkeys((loc.label, loc.c) for loc in locations):
+            if label is None:
+                channel = plate.channels[c] if c < len(plate.channels) else None
+            else:
+                channel = None if label == LABELS_NAME else label
+            if channel is not None:
+                channels[channel] = None
+        if channels:
+            values[CHANNEL] = list(channels)
+        return {key: found for key, found in values.items() if found}
+
     def item_of(self, location: PlaneLocation) -> ImageItem:
         """The item a stored plane came from (for reopening a run)."""
         plate = self.plates[location.plate]

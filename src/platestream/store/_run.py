@@ -808,6 +808,21 @@ class RunStore:
             image = self._image(location.image_path)
         return image.level_count if image is not None else 0
 
+    def stored_locations(self) -> dict[str, list[PlaneLocation]]:
+        """Every plane on disk, per plate, in the order ``stored_items`` gives them."""
+        with self._count_lock:
+            written = set(self.written)
+        with self._layout_lock:
+            plates = set(self.locator.plates)
+        by_plate: dict[str, list[PlaneLocation]] = {}
+        order = sorted(
+            (p for p in written if p.plate in plates),
+            key=lambda p: (p.plate, p.label or "", p.well, p.field, p.t, p.c, p.z),
+        )
+        for location in order:
+            by_plate.setdefault(location.plate, []).append(location)
+        return by_plate
+
     def stored_items(self) -> Iterator[tuple[ImageItem, PlaneLocation]]:
         """Every plane on disk as the item it came from (for reopening the run): from the
         plates' metadata and a listing of the chunks, without opening an array."""

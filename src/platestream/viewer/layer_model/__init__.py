@@ -15,7 +15,14 @@ from ._layer_store import LayerStore
 from ._layers_report import layers_report
 from ._napari_apply import NapariApplier
 from ._plans import Plans, display_key
-from ._sources import MemoryPlanes, StoredPlanes, StoreStatus, open_source, stored_images
+from ._sources import (
+    MemoryPlanes,
+    StoredPlanes,
+    StoredPlate,
+    StoreStatus,
+    open_source,
+    stored_plates,
+)
 from ._stack import LayerPlanes, LevelView, StoredPlane
 
 __all__ = [
@@ -28,8 +35,9 @@ __all__ = [
     "StoreStatus",
     "StoredPlane",
     "StoredPlanes",
+    "StoredPlate",
     "display_key",
     "layers_report",
     "open_source",
-    "stored_images",
+    "stored_plates",
 ]

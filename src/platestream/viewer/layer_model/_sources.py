@@ -267,16 +267,46 @@ def open_source(
         return StoredPlanes(None, budget, error=f"{err.filename or store_dir}: {err.strerror}")
 
 
-def stored_images(source: StoredPlanes) -> list[tuple[dict[str, Any], list[Any]]]:
-    """What a reopened run holds, per plate: (its display config in wire form, its images
-    as ``ReceivedImage``-like values whose data is a ``StoredPlane`` reference)."""
+@dataclass
+class StoredPlate:
+    """One plate of a reopened run, for the display: its display config (wire form), the
+    layout its planes span (to declare), its first well's images, and the rest of its
+    planes, made into images a slice at a time (``images``) - a run's first view does not
+    wait for the items of its whole plate."""
+
+    display: Any
+    layout: dict[str, list[Any]]
+    first: list[Any]
+    rest: list[PlaneLocation]
+    source: StoredPlanes
+
+    def images(self, locations: list[PlaneLocation]) -> list[Any]:
+        """``ReceivedImage``-like values whose data is a ``StoredPlane`` reference."""
+        run = self.source.run
+        assert run is not None
+        plates = run.locator.plates
+        images = []
+        for location in locations:
+            item = run.locator.item_of(location)
+            window = plates[location.plate].windows.get(str(location.c))
+            contrast = (window[0], window[1]) if window and location.label is None else None
+            data = StoredPlane(location, item.shape, np.dtype(item.dtype), contrast)
+            images.append(ReceivedImage(item, data))  # type: ignore[arg-type]
+        return images
+
+
+def stored_plates(source: StoredPlanes) -> list[StoredPlate]:
+    """What a reopened run holds, plate by plate."""
     if source.run is None:
         return []
-    by_plate: dict[str, list[Any]] = {}
-    plates = source.run.locator.plates
-    for item, location in source.run.stored_items():
-        window = plates[location.plate].windows.get(str(location.c))
-        contrast = (window[0], window[1]) if window and location.label is None else None
-        data = StoredPlane(location, item.shape, np.dtype(item.dtype), contrast)
-        by_plate.setdefault(location.plate, []).append(ReceivedImage(item, data))  # type: ignore[arg-type]
-    return [(source.run.display_of(plate), images) for plate, images in by_plate.items()]
+    run = source.run
+    plates = []
+    for name, locations in run.stored_locations().items():
+        first = locations[0].well
+        head = [location for location in locations if location.well == first]
+        rest = [location for location in locations if location.well != first]
+        layout = run.locator.values_of(name, locations)
+        plate = StoredPlate(run.display_of(name), layout, [], rest, source)
+        plate.first = plate.images(head)
+        plates.append(plate)
+    return plates

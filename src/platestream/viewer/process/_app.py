@@ -155,17 +155,16 @@ def _reopen(pump: Any, source: Any) -> int:
     from platestream.config import ConfigError, ConfigLayer, NapariStreamingConfig, resolve
     from platestream.schemas import display_from_wire
 
-    from ..layer_model import stored_images
+    from ..layer_model import stored_plates
 
     default = resolve(NapariStreamingConfig, [ConfigLayer(NapariStreamingConfig(), "run")]).value
-    plates = []
-    for wire, images in stored_images(source):
+    plates = stored_plates(source)
+    for plate in plates:
         try:
-            display = display_from_wire(wire) if wire else default
+            plate.display = display_from_wire(plate.display) if plate.display else default
         except (ConfigError, ValueError, TypeError) as err:
             logging.getLogger(__name__).warning("run display config unreadable (%s)", err)
-            display = default
-        plates.append((display, images))
+            plate.display = default
     return pump.reopen(plates) if plates else 0
 
 

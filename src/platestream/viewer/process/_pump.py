@@ -25,7 +25,6 @@ from qtpy.QtGui import QImage
 from qtpy.QtWidgets import QApplication
 
 from platestream.backend import DEFER, ControlRequest, Deferred, ReceivedBatch, Receiver
-from platestream.layering import layout_of
 from platestream.schemas import (
     DropReason,
     Error,
@@ -172,24 +171,21 @@ class Pump(QObject):
         lags = getattr(self.plans.store.source, "lags", None)
         return lags is not None and lags(self.receiver.queue.head_bytes())
 
-    def reopen(self, runs: list[tuple[Any, list[Any]]]) -> int:
-        """Show the planes a reopened run holds (display config, images by reference);
+    def reopen(self, plates: list[Any]) -> int:
+        """Show the planes a reopened run holds (``StoredPlate``s: images by reference);
         returns how many. Nothing is read from disk until napari draws it.
 
         The first view comes at once: each plate's layout is declared (layers are made at
         their full size), its first well's planes are placed and napari is told; the
-        other planes follow in slices of ``REOPEN_SLICE`` between Qt events (a plane not
-        placed yet shows as "not yet")."""
+        other planes are made into images and placed in slices of ``REOPEN_SLICE``
+        between Qt events (a plane not placed yet shows as "not yet")."""
         count = 0
-        for display, images in runs:
-            self.plans.declare(layout_of(image.item.lookup for image in images))
-            first = images[0].item.lookup.get("well") if images else None
-            head = [image for image in images if image.item.lookup.get("well") == first]
-            self._place(display, head)
-            rest = [image for image in images if image.item.lookup.get("well") != first]
-            for start in range(0, len(rest), REOPEN_SLICE):
-                self._reopening.append((display, rest[start : start + REOPEN_SLICE]))
-            count += len(images)
+        for plate in plates:
+            self.plans.declare(plate.layout)
+            self._place(plate.display, plate.first)
+            for start in range(0, len(plate.rest), REOPEN_SLICE):
+                self._reopening.append((plate, plate.rest[start : start + REOPEN_SLICE]))
+            count += len(plate.first) + len(plate.rest)
         self.applier.flush()
         while self.applier.pending:
             self.applier.flush()
@@ -212,12 +208,12 @@ class Pump(QObject):
         """Place the next slice of a reopened run's planes (a Qt slot: never raises)."""
         if self.closed or not self._reopening:
             return
-        display, images = self._reopening.popleft()
+        plate, part = self._reopening.popleft()
         try:
-            self._place(display, images)
+            self._place(plate.display, plate.images(part))
             self.applier.flush()
         except Exception:
-            log.exception("reopening: %d stored planes not placed", len(images))
+            log.exception("reopening: %d stored planes not placed", len(part))
         if self._reopening:
             QTimer.singleShot(0, self._reopen_more)
         else:
