@@ -44,8 +44,9 @@ class StreamingConfig(ConfigBase):
     store_codec: StoreCodec
     """compression of the run store's planes: lz4, zstd or none"""
     viewer_memory_mb: int
-    """the most RAM, in MiB, a viewer with a disk store spends on planes (recent and not yet
-    written ones); when the disk lags, producers wait or drop, as counted
+    """how much, in MiB, a viewer with a disk store may grow over its start: recent planes,
+    planes not yet written and the rest of the viewer; when the disk lags, producers wait or
+    drop, as counted
     """
 
     def __init__(

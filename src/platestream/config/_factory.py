@@ -101,8 +101,9 @@ def streaming_specs() -> list[FieldSpec]:
             "viewer_memory_mb",
             int,
             2048,
-            "the most RAM, in MiB, a viewer with a disk store spends on planes (recent and "
-            "not yet written ones); when the disk lags, producers wait or drop, as counted",
+            "how much, in MiB, a viewer with a disk store may grow over its start: recent "
+            "planes, planes not yet written and the rest of the viewer; when the disk lags, "
+            "producers wait or drop, as counted",
             check_between(16, 1 << 20, " MiB (1 TiB)"),
         ),
     ]
