@@ -26,6 +26,7 @@ name = "budget"
 store_dir = "{store_dir}"
 viewer_memory_mb = 512
 store_codec = "zstd"
+overview_tile_px = 64
 
 [[steps]]
 name = "blur"
@@ -76,7 +77,14 @@ def test_a_pipeline_files_store_settings_reach_the_viewer_command(
     settings: Path, tmp_path: Path
 ) -> None:
     args = argparse.Namespace(
-        config=settings, store=None, store_dir=None, memory_mb=None, port=5600
+        config=settings,
+        store=None,
+        store_dir=None,
+        memory_mb=None,
+        port=5600,
+        overview=None,
+        overview_tile=None,
+        overview_sites=None,
     )
     resolved = resolve_current(streaming_config(args)).value
     arguments = store_arguments(resolved)
@@ -89,6 +97,19 @@ def test_a_pipeline_files_store_settings_reach_the_viewer_command(
         "512",
         "--store-dir",
         str(tmp_path / "runs"),
+        "--overview-tile",
+        "64",
+        "--overview-sites",
+        "auto",
+    ]
+    args.overview, args.overview_sites = False, "2x5"  # viewer start --no-overview ...
+    resolved = resolve_current(streaming_config(args)).value
+    assert store_arguments(resolved)[-5:] == [
+        "--no-overview",
+        "--overview-tile",
+        "64",
+        "--overview-sites",
+        "2x5",
     ]
     args.store, args.memory_mb = "memory", 64  # the command line wins over the file
     resolved = resolve_current(streaming_config(args)).value

@@ -26,6 +26,9 @@ def test_init_signature_lists_the_fields_keyword_only() -> None:
         "store_dir",
         "store_codec",
         "viewer_memory_mb",
+        "overview",
+        "overview_tile_px",
+        "overview_site_layout",
     ]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
     assert parameters["enabled"].default is UNSET  # unset: inherited

@@ -256,7 +256,7 @@ def test_a_plates_component_values_come_without_making_its_items(
             assert got == layout_of(items_by_plate[plate])
         assert any(
             found.get("z_index") == [2, 0]
-            for found in (again.locator.values_of(p, l) for p, l in by_plate.items())
+            for found in (again.locator.values_of(p, locs) for p, locs in by_plate.items())
         )
     finally:
         again.close()

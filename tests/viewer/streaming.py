@@ -20,6 +20,9 @@ BACKGROUND, BRIGHT = 100, 1000
 
 
 def config(port: int, **fields: Any) -> Any:
+    """Lossless streaming to ``port``; no plate overview unless asked (these tests look at
+    the detailed layers; the overview's own tests turn it on)."""
+    fields.setdefault("overview", False)
     return NapariStreamingConfig(napari_port=port, delivery="lossless", **fields)
 
 

@@ -52,6 +52,9 @@ def streaming_config(args: argparse.Namespace) -> Any:
         ("store", "store"),
         ("store_dir", "store_dir"),
         ("memory_mb", "viewer_memory_mb"),
+        ("overview", "overview"),
+        ("overview_tile", "overview_tile_px"),
+        ("overview_sites", "overview_site_layout"),
     ):
         value = getattr(args, option, None)
         if value is not None:
@@ -113,6 +116,17 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store-dir", help="the folder of runs (default: the user's data dir)")
     parser.add_argument(
         "--memory-mb", type=int, help="RAM for planes with a disk store (default 2048)"
+    )
+    parser.add_argument(
+        "--no-overview",
+        dest="overview",
+        action="store_const",
+        const=False,
+        help="no plate overview (shown by default once a plate has more than one well)",
+    )
+    parser.add_argument("--overview-tile", type=int, help="a well's tile in the overview, px")
+    parser.add_argument(
+        "--overview-sites", help="sites in an overview tile: auto (default) or rows x columns"
     )
 
 

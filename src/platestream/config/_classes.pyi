@@ -48,6 +48,18 @@ class StreamingConfig(ConfigBase):
     planes not yet written and the rest of the viewer; when the disk lags, producers wait or
     drop, as counted
     """
+    overview: bool
+    """show each step's plate overview (every well a tile at its plate position, filled as
+    wells arrive) once a plate has more than one well
+    """
+    overview_tile_px: int
+    """the side of a well's tile in the plate overview, in pixels (smaller where the plate
+    would exceed the GPU's largest texture)
+    """
+    overview_site_layout: str
+    """how a well's sites are laid out in its overview tile: auto (a near-square grid) or rows
+    x columns, e.g. 3x3
+    """
 
     def __init__(
         self,
@@ -62,6 +74,9 @@ class StreamingConfig(ConfigBase):
         store_dir: str | Unset = ...,
         store_codec: StoreCodec | str | Unset = ...,
         viewer_memory_mb: int | Unset = ...,
+        overview: bool | Unset = ...,
+        overview_tile_px: int | Unset = ...,
+        overview_site_layout: str | Unset = ...,
     ) -> None: ...
 
 
@@ -142,6 +157,9 @@ class NapariStreamingConfig(StreamingConfig, NapariDisplayConfig):
         store_dir: str | Unset = ...,
         store_codec: StoreCodec | str | Unset = ...,
         viewer_memory_mb: int | Unset = ...,
+        overview: bool | Unset = ...,
+        overview_tile_px: int | Unset = ...,
+        overview_site_layout: str | Unset = ...,
         napari_host: str | Unset = ...,
         napari_port: int | Unset = ...,
     ) -> None: ...

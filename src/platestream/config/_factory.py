@@ -32,6 +32,7 @@ from ._field_specs import (
     check_name,
     check_not_negative,
     check_port,
+    check_site_grid,
     suggest,
 )
 from ._frozen import FrozenMap
@@ -105,6 +106,29 @@ def streaming_specs() -> list[FieldSpec]:
             "planes, planes not yet written and the rest of the viewer; when the disk lags, "
             "producers wait or drop, as counted",
             check_between(16, 1 << 20, " MiB (1 TiB)"),
+        ),
+        FieldSpec(
+            "overview",
+            bool,
+            True,
+            "show each step's plate overview (every well a tile at its plate position, "
+            "filled as wells arrive) once a plate has more than one well",
+        ),
+        FieldSpec(
+            "overview_tile_px",
+            int,
+            96,
+            "the side of a well's tile in the plate overview, in pixels (smaller where the "
+            "plate would exceed the GPU's largest texture)",
+            check_between(8, 512, " px"),
+        ),
+        FieldSpec(
+            "overview_site_layout",
+            str,
+            "auto",
+            "how a well's sites are laid out in its overview tile: auto (a near-square grid) "
+            "or rows x columns, e.g. 3x3",
+            check_site_grid,
         ),
     ]
 

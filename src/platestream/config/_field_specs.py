@@ -186,6 +186,16 @@ def check_between(low: float, high: float, unit: str = "") -> Check:
     return check
 
 
+_SITE_GRID = re.compile(r"^(auto|\d+\s*x\s*\d+)$")
+
+
+def check_site_grid(value: str) -> str | None:
+    """A well's site layout: ``auto`` or rows x columns such as ``3x3``."""
+    if _SITE_GRID.match(value.strip()) and not re.search(r"(^|x)\s*0+\s*(x|$)", value):
+        return None
+    return f"expected 'auto' or rows x columns such as '3x3'; found {value!r}"
+
+
 @dataclass(frozen=True)
 class TupleOf:
     """A sequence (TOML array) of ``item_type`` values, stored as a tuple."""

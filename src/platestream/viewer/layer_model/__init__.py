@@ -7,6 +7,8 @@
 * ``NapariApplier`` (``_napari_apply``): the only code that calls napari's layer API;
   duck-typed, so it runs against a ``ViewerModel`` in tests.
 * ``layers_report`` (``_layers_report``): the ``layers`` request's answer.
+* ``Overviews`` (``_overview``): per step, the whole plate at a glance - each well a tile
+  at its plate position, filled as planes arrive (shown by ``process._overview``).
 
 Imports no Qt (checked by import-linter).
 """
@@ -14,6 +16,7 @@ Imports no Qt (checked by import-linter).
 from ._layer_store import LayerStore
 from ._layers_report import layers_report
 from ._napari_apply import NapariApplier
+from ._overview import Overviews, PlateOverview, check_site_layout, plate_format, shrink, site_grid
 from ._plans import Plans, display_key
 from ._sources import (
     MemoryPlanes,
@@ -31,13 +34,19 @@ __all__ = [
     "LevelView",
     "MemoryPlanes",
     "NapariApplier",
+    "Overviews",
     "Plans",
+    "PlateOverview",
     "StoreStatus",
     "StoredPlane",
     "StoredPlanes",
     "StoredPlate",
+    "check_site_layout",
     "display_key",
     "layers_report",
     "open_source",
+    "plate_format",
+    "shrink",
+    "site_grid",
     "stored_plates",
 ]

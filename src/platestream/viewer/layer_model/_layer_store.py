@@ -43,6 +43,7 @@ from platestream.layering import (
     WritePlane,
 )
 
+from ._overview import Overviews
 from ._sources import MemoryPlanes
 from ._stack import Array, LayerPlanes, PlaneSource, StoredPlane
 
@@ -150,6 +151,7 @@ class LayerStore:
         self._intact: IntactOf | None = None
         self.torn: list[ImageItem] = []  # read while their slot was rewritten: not shown
         self.shown: list[ImageItem] = []  # written into a layer since take_shown()
+        self.overviews: Overviews | None = None  # plate overviews fed with every image
 
     def take_changes(self) -> Changes:
         changes, self._changes = self._changes, Changes()
@@ -214,6 +216,8 @@ class LayerStore:
         self.layers.clear()
         self._changes = Changes()
         self.shown.clear()
+        if self.overviews is not None:
+            self.overviews.clear()
         return names
 
     # ----------------------------------------------------------------- handlers
@@ -309,6 +313,8 @@ class LayerStore:
                 self._written(layer.name, op.index)
                 return
             layer.array.set(op.index, self.source.put(op.item, plane))
+            if self.overviews is not None:
+                self.overviews.add(op.item, plane, layer.colormap)
             if layer.contrast is None and layer.kind is LayerKind.IMAGE:
                 layer.contrast = estimate_contrast(plane)
             self._written(layer.name, op.index)

@@ -83,6 +83,8 @@ class Plans:
             self._declared.setdefault(component, {}).update(dict.fromkeys(values))
         for plan in self._plans.values():
             self._declare_into(plan)
+        if self.store.overviews is not None:  # the plate overviews: every well's place
+            self.store.overviews.declare(layout)
         source: Any = self.store.source
         if hasattr(source, "declare"):  # the run store: the plate's full geometry
             source.declare(layout)

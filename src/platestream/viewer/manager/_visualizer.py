@@ -76,12 +76,17 @@ class ViewerError(RuntimeError):
 
 
 def store_arguments(config: Any) -> list[str]:
-    """The viewer command's run store options from a resolved streaming config (``store``,
-    ``store_dir``, ``store_codec``, ``viewer_memory_mb``)."""
+    """The viewer command's options from a resolved streaming config: the run store's
+    (``store``, ``store_dir``, ``store_codec``, ``viewer_memory_mb``) and the plate
+    overview's (``overview``, ``overview_tile_px``, ``overview_site_layout``)."""
     arguments = ["--store", _value(config.store), "--codec", _value(config.store_codec)]
     arguments += ["--memory-mb", str(config.viewer_memory_mb)]
     if config.store_dir:
         arguments += ["--store-dir", str(config.store_dir)]
+    if not config.overview:
+        arguments += ["--no-overview"]
+    arguments += ["--overview-tile", str(config.overview_tile_px)]
+    arguments += ["--overview-sites", str(config.overview_site_layout)]
     return arguments
 
 

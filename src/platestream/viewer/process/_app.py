@@ -55,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--codec", choices=("lz4", "zstd", "none"), default="lz4")
     parser.add_argument("--memory-mb", type=int, default=2048, help="RAM for planes (store = disk)")
     parser.add_argument(
+        "--no-overview",
+        dest="overview",
+        action="store_false",
+        help="no plate overview (by default each step's plate is shown at a glance)",
+    )
+    parser.add_argument("--overview-tile", type=int, default=96, help="a well's tile, px")
+    parser.add_argument(
+        "--overview-sites", default="auto", help="sites in a tile: auto or rows x columns (3x3)"
+    )
+    parser.add_argument(
         "--size",
         default="1200x800",
         help="window size WxH (snapshots do not depend on napari's remembered geometry)",
@@ -113,11 +123,14 @@ class _Lifetime:
             os.close(self._pidfd)
 
 
-def _assemble(viewer: Any, receiver: Any, title: str, source: Any = None) -> tuple[Any, Any]:
+def _assemble(
+    viewer: Any, receiver: Any, title: str, source: Any = None, overviews: Any = None
+) -> tuple[Any, Any]:
     """The pump, status dock and slice caption around a viewer and a receiver; ``source``
-    keeps the planes (default: RAM)."""
+    keeps the planes (default: RAM); ``overviews``: the plate overviews (None: none)."""
     from ..layer_model import LayerStore, MemoryPlanes, Plans
     from ._display_stats import DisplayStats
+    from ._overview import OverviewLayers
     from ._pump import Pump
     from ._status_dock import SliceCaption, StatusDock
 
@@ -128,6 +141,11 @@ def _assemble(viewer: Any, receiver: Any, title: str, source: Any = None) -> tup
         stats.store_status = source.status
     receiver.report_display(stats.state)
     pump = Pump(viewer, receiver, stats, plans=Plans(LayerStore(source)))
+    if overviews is not None:
+        pump.plans.store.overviews = overviews
+        pump.overview = OverviewLayers(viewer, pump.plans, overviews)
+        pump.after_flush = pump.overview.update
+        pump.on_clear = pump.overview.clear
     panel = StatusDock(receiver, stats, pump)
     viewer.window.add_dock_widget(panel, name="platestream", area="right")
     caption = SliceCaption(viewer, pump, panel)
@@ -234,7 +252,16 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
         holder = QtCore.QTimer(app)
         holder.timeout.connect(hold_memory)
         holder.start(1000)
-    pump, caption = _assemble(viewer, receiver, args.title, source)
+    overviews = None
+    if args.overview:
+        from ..layer_model import Overviews
+        from ._overview import max_texture_side
+
+        try:
+            overviews = Overviews(args.overview_tile, args.overview_sites, max_texture_side())
+        except ValueError as err:
+            _emit("warning", message=f"--overview-sites {err}; no plate overview")
+    pump, caption = _assemble(viewer, receiver, args.title, source, overviews)
     reopened = _reopen(pump, source)
 
     def shut_down() -> None:

@@ -75,10 +75,13 @@ class Pump(QObject):
         self.applier = NapariApplier(viewer, self.plans, check_thread=assert_gui_thread)
         self.on_shutdown: Callable[[], None] = lambda: None
         self.caption: Callable[[], str] = lambda: ""  # the slice caption (panel)
+        self.overview: Any = None  # the plate overview layers (process._overview), if shown
         self.after_layout: Callable[[], None] = lambda: None  # layers or axes changed
+        self.after_flush: Callable[[], None] = lambda: None  # images went into the layers
+        self.on_clear: Callable[[], None] = lambda: None  # a clear request emptied the viewer
         self._last_apply = 0.0
         self.closed = False
-        self._reopening: deque[tuple[Any, list[Any]]] = deque()  # see reopen
+        self._reopening: deque[tuple[Any, list[Any]]] = deque()  # (plate, part): see reopen
         self._signalled = threading.Event()  # an arrival signal is on its way
         self._queued_lock = threading.Lock()
         self._snapshots_queued = 0  # snapshot requests on their way to the GUI thread
@@ -240,6 +243,8 @@ class Pump(QObject):
             QTimer.singleShot(0, self.viewer.reset_view)
         if changes:  # layers or axes changed, or planes arrived (the caption's "not yet")
             self.after_layout()
+        if changes.images:
+            self.after_flush()
         return changes.images
 
     def publish(self) -> None:
@@ -315,6 +320,7 @@ class Pump(QObject):
         if kind == "clear":
             self._reopening.clear()  # a reopened run's planes not placed yet go too
             self.applier.clear()
+            self.on_clear()
             for batch in self.receiver.take():  # anything that slipped in between: cleared too
                 batch.release()
                 self.receiver.count_dropped(DropReason.CLEARED, len(batch.images), batch.producer)
@@ -335,6 +341,8 @@ class Pump(QObject):
         self.apply()
         while self.applier.pending:
             self.apply()
+        if self.overview is not None:  # and the plate overview, not at its next redraw
+            self.overview.update(force=True)
 
     def snapshot_png(self, canvas_only: bool = True) -> bytes:
         pixels = self.viewer.screenshot(canvas_only=canvas_only, flash=False)

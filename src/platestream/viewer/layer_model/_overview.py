@@ -1,0 +1,401 @@
+"""The plate overview: a step's whole plate at a glance, filled in as wells arrive.
+
+Per streamed step, one small canvas per channel holds every well as a tile at its plate
+position (rows x columns of the plate's format), and each tile holds the well's sites in
+a grid. A plane is shrunk to its site's cell once, when it arrives, and written into the
+canvas; nothing else of it is kept. A ``frame`` canvas (uint8) marks each well's slot:
+not yet arrived, arrived, or failed in the pipeline.
+
+Qt-free and napari-free: the viewer process shows the canvases as napari layers
+(``process._overview``) and asks ``locate`` where a click or the cursor is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from platestream.layering import ImageItem, LayerKind
+from platestream.store import WellPosition, row_name, well_position
+
+Array = np.ndarray[Any, Any]
+
+# Plate formats, smallest first: (rows, columns).
+PLATE_FORMATS = ((2, 3), (3, 4), (4, 6), (6, 8), (8, 12), (16, 24), (32, 48))
+# Frame values (the frame layer's colormap gives them their colours).
+EMPTY, NOT_YET, ARRIVED, FAILED = 0, 1, 2, 3
+CONTRAST_WELLS = 8  # a channel's contrast spans its first wells, then it is the user's
+CONTRAST_PERCENTILES = (1.0, 99.5)
+_GRID = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
+
+
+def plate_format(rows: int, columns: int) -> tuple[int, int]:
+    """The smallest standard plate holding ``rows`` x ``columns`` (else exactly those)."""
+    for shape in PLATE_FORMATS:
+        if shape[0] >= rows and shape[1] >= columns:
+            return shape
+    return (rows, columns)
+
+
+def site_grid(count: int, layout: str = "auto") -> tuple[int, int]:
+    """Rows x columns of a well's sites: ``auto`` is a near-square grid (9 -> 3 x 3,
+    4 -> 2 x 2, 6 -> 2 x 3); ``"RxC"`` is that grid, given more rows if it is too small."""
+    count = max(1, count)
+    match = _GRID.match(layout)
+    if match:
+        rows, columns = max(1, int(match.group(1))), max(1, int(match.group(2)))
+        return (max(rows, math.ceil(count / columns)), columns)
+    columns = math.ceil(math.sqrt(count))
+    return (math.ceil(count / columns), columns)
+
+
+def check_site_layout(layout: str) -> str:
+    """``auto`` or ``RxC`` (e.g. ``3x3``); anything else is an error naming what is expected."""
+    if layout.strip() == "auto" or _GRID.match(layout):
+        return layout.strip()
+    raise ValueError(f"{layout!r}: expected 'auto' or rows x columns such as '3x3'")
+
+
+def shrink(plane: Array, height: int, width: int) -> Array:
+    """``plane`` (Y, X; a stack: its middle plane) as ``height`` x ``width`` float32 means.
+    Large planes are first sampled at four points per output pixel along each axis, so
+    the cost does not grow with the plane (a 2160 x 2160 plane costs what a 256 one does)."""
+    while plane.ndim > 2:
+        plane = plane[plane.shape[0] // 2]
+    rows, columns = plane.shape
+    if rows == 0 or columns == 0:
+        return np.zeros((height, width), np.float32)
+    step_y, step_x = max(1, rows // (height * 4)), max(1, columns // (width * 4))
+    sampled = plane[::step_y, ::step_x]
+    fy, fx = sampled.shape[0] // height, sampled.shape[1] // width
+    if fy == 0 or fx == 0:  # a plane smaller than its cell: nearest pixels
+        ys = np.minimum(np.arange(height) * sampled.shape[0] // height, sampled.shape[0] - 1)
+        xs = np.minimum(np.arange(width) * sampled.shape[1] // width, sampled.shape[1] - 1)
+        return sampled[np.ix_(ys, xs)].astype(np.float32)
+    block = sampled[: height * fy, : width * fx].astype(np.float32)
+    means: Array = block.reshape(height, fy, width, fx).mean(axis=(1, 3))
+    return means
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where each well and site is on the canvas, in canvas pixels."""
+
+    rows: int
+    columns: int
+    grid: tuple[int, int]  # sites: rows x columns
+    tile: int  # a well's side
+    gap: int  # between wells (and around the plate)
+    cell: int  # a site's side
+    cell_gap: int  # between sites
+
+    @property
+    def pitch(self) -> int:
+        return self.tile + self.gap
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows * self.pitch + self.gap, self.columns * self.pitch + self.gap)
+
+    def well_origin(self, position: WellPosition) -> tuple[int, int]:
+        return (
+            self.gap + position.row_index * self.pitch,
+            self.gap + position.column_index * self.pitch,
+        )
+
+    def cell_origin(self, position: WellPosition, site_index: int) -> tuple[int, int]:
+        y, x = self.well_origin(position)
+        grid_row, grid_column = divmod(site_index, self.grid[1])
+        used_y = self.grid[0] * self.cell + (self.grid[0] - 1) * self.cell_gap
+        used_x = self.grid[1] * self.cell + (self.grid[1] - 1) * self.cell_gap
+        y += (self.tile - used_y) // 2 + grid_row * (self.cell + self.cell_gap)
+        x += (self.tile - used_x) // 2 + grid_column * (self.cell + self.cell_gap)
+        return (y, x)
+
+
+def geometry(rows: int, columns: int, sites: int, tile: int, layout: str) -> Geometry:
+    grid = site_grid(sites, layout)
+    gap = max(2, tile // 16)
+    cell_gap = 1 if tile >= 48 and max(grid) > 1 else 0
+    side = max(grid)
+    cell = max(1, (tile - (side - 1) * cell_gap) // side)
+    return Geometry(rows, columns, grid, tile, gap, cell, cell_gap)
+
+
+@dataclass
+class PlateOverview:
+    """One step's plate map: a canvas per channel, and the frame of well slots."""
+
+    title: str  # the step, e.g. "01_blur"
+    tile: int = 96
+    site_layout: str = "auto"
+    max_side: int = 4096  # the largest canvas side (the GPU's texture size)
+    wells: dict[WellPosition, str] = field(default_factory=dict)  # position -> name given
+    sites: list[Any] = field(default_factory=list)  # site index -> value
+    channels: dict[Hashable, Array] = field(default_factory=dict)  # channel -> canvas
+    contrast: dict[Hashable, tuple[float, float]] = field(default_factory=dict)
+    frame: Array = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
+    failed: set[WellPosition] = field(default_factory=set)
+    #: what changed since ``take_changes``: channels redrawn, the frame, the geometry
+    changed: set[Hashable] = field(default_factory=set)
+    frame_changed: bool = False
+    reshaped: bool = False
+    contrast_changed: set[Hashable] = field(default_factory=set)
+    _contrast_wells: dict[Hashable, set[WellPosition]] = field(default_factory=dict)
+    _geometry: Geometry | None = None
+    _cells: set[tuple[Hashable, WellPosition, int]] = field(default_factory=set)
+    _arrived: set[WellPosition] = field(default_factory=set)
+    _extent: tuple[int, int] = (1, 1)  # rows x columns the wells seen need
+
+    @property
+    def geometry(self) -> Geometry | None:
+        return self._geometry
+
+    @property
+    def well_count(self) -> int:
+        return len(self.wells)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(canvas.nbytes for canvas in self.channels.values()) + self.frame.nbytes
+
+    def declare(self, wells: Iterable[Any], sites: Iterable[Any]) -> None:
+        """The producer's declared plate: its wells and sites have their places at once."""
+        for name in wells:
+            position = well_position(name)
+            if position is not None:
+                self.wells.setdefault(position, str(name))
+        for site in sites:
+            if site not in self.sites:
+                self.sites.append(site)
+        self._fit()
+
+    def add(self, item: ImageItem, plane: Array) -> bool:
+        """Shrink ``plane`` into its site's cell; False if it has no place on a plate (no
+        well name, or labels, points and shapes)."""
+        if item.kind is not LayerKind.IMAGE:
+            return False
+        lookup = item.lookup
+        position = well_position(lookup.get("well", ""))
+        if position is None:
+            return False
+        self.wells.setdefault(position, str(lookup["well"]))
+        site = lookup.get("site")
+        if site not in self.sites:
+            self.sites.append(site)
+        channel = lookup.get("channel")
+        self._fit()
+        layout = self._geometry
+        assert layout is not None
+        canvas = self.channels.get(channel)
+        if canvas is None:
+            dtype = plane.dtype if plane.dtype.kind in "uif" and plane.itemsize <= 4 else np.float32
+            canvas = self.channels[channel] = np.zeros(layout.shape, dtype)
+            self.reshaped = True
+        site_index = self.sites.index(site)
+        y, x = layout.cell_origin(position, site_index)
+        small = shrink(plane, layout.cell, layout.cell)
+        if canvas.dtype.kind in "ui":
+            limits = np.iinfo(canvas.dtype)
+            small = np.clip(np.rint(small), limits.min, limits.max)
+        canvas[y : y + layout.cell, x : x + layout.cell] = small
+        self._cells.add((channel, position, site_index))
+        self._widen_contrast(channel, position, small)
+        self.changed.add(channel)
+        if position not in self._arrived:
+            self._arrived.add(position)
+            self._mark(position)
+        return True
+
+    def _widen_contrast(self, channel: Hashable, position: WellPosition, small: Array) -> None:
+        """A channel's contrast spans its first ``CONTRAST_WELLS`` wells (each tile's 1st to
+        99.5th percentile); then it is the user's (the napari side sets it only while the
+        user has not changed it)."""
+        wells = self._contrast_wells.setdefault(channel, set())
+        if len(wells) >= CONTRAST_WELLS and position not in wells:
+            return
+        wells.add(position)
+        # the tile's 1st and 99.5th percentiles: a few hot pixels do not dim the plate
+        low, high = (float(v) for v in np.percentile(small, CONTRAST_PERCENTILES))
+        if channel in self.contrast:
+            low, high = min(low, self.contrast[channel][0]), max(high, self.contrast[channel][1])
+        limits = (low, high if high > low else low + 1.0)
+        if limits != self.contrast.get(channel):
+            self.contrast[channel] = limits
+            self.contrast_changed.add(channel)
+
+    def mark_failed(self, well: Any) -> bool:
+        position = well_position(well)
+        if position is None:
+            return False
+        self.wells.setdefault(position, str(well))
+        self.failed.add(position)
+        self._fit()
+        self._mark(position)
+        return True
+
+    def locate(self, y: float, x: float) -> tuple[str, Any] | None:
+        """The well (its name) and site (None between sites) at canvas pixel ``y, x``."""
+        layout = self._geometry
+        if layout is None:
+            return None
+        row, in_y = divmod(math.floor(y) - layout.gap, layout.pitch)
+        column, in_x = divmod(math.floor(x) - layout.gap, layout.pitch)
+        if not (0 <= row < layout.rows and 0 <= column < layout.columns):
+            return None
+        if in_y >= layout.tile or in_x >= layout.tile:
+            return None  # the gap between wells
+        position = WellPosition(row, column)
+        name = self.wells.get(position, position.name)
+        top, left = layout.cell_origin(position, 0)
+        step = layout.cell + layout.cell_gap
+        grid_row, cy = divmod(math.floor(y) - top, step)
+        grid_column, cx = divmod(math.floor(x) - left, step)
+        site = None
+        if 0 <= grid_row < layout.grid[0] and 0 <= grid_column < layout.grid[1]:
+            index = grid_row * layout.grid[1] + grid_column
+            if index < len(self.sites) and cy < layout.cell and cx < layout.cell:
+                site = self.sites[index]
+        return (name, site)
+
+    def labels(self) -> tuple[list[tuple[float, float, str]], list[tuple[float, float, str]]]:
+        """Row letters (left of the plate) and column numbers (above it): (y, x, text)."""
+        layout = self._geometry
+        if layout is None:
+            return ([], [])
+        half = layout.tile / 2
+        rows = [
+            (layout.gap + r * layout.pitch + half, -layout.pitch * 0.4, row_name(r))
+            for r in range(layout.rows)
+        ]
+        columns = [
+            (-layout.pitch * 0.4, layout.gap + c * layout.pitch + half, str(c + 1))
+            for c in range(layout.columns)
+        ]
+        return (rows, columns)
+
+    def take_changes(self) -> tuple[set[Hashable], bool, bool]:
+        """(channels redrawn, frame changed, geometry changed) since the last call."""
+        changes = (self.changed, self.frame_changed, self.reshaped)
+        self.changed, self.frame_changed, self.reshaped = set(), False, False
+        return changes
+
+    # ------------------------------------------------------------------ geometry
+
+    def _fit(self) -> None:
+        """Grow the plate or the site grid when new wells or sites need it."""
+        rows = max((p.row_index + 1 for p in self.wells), default=1)
+        columns = max((p.column_index + 1 for p in self.wells), default=1)
+        shape = plate_format(rows, columns)
+        current = self._geometry
+        sites = max(1, len(self.sites))
+        if (
+            current is not None
+            and current.rows >= shape[0]
+            and current.columns >= shape[1]
+            and current.grid[0] * current.grid[1] >= sites
+        ):
+            return
+        rows, columns = (
+            max(shape[0], current.rows if current else 0),
+            max(shape[1], current.columns if current else 0),
+        )
+        tile = self.tile
+        layout = geometry(rows, columns, sites, tile, self.site_layout)
+        while tile > 8 and max(layout.shape) > self.max_side:  # smaller tiles, not a warning
+            tile -= 4
+            layout = geometry(rows, columns, sites, tile, self.site_layout)
+        self._regrid(current, layout)
+
+    def _regrid(self, old: Geometry | None, new: Geometry) -> None:
+        """Move what is drawn to the new geometry (cells resized by nearest pixels)."""
+        for channel, canvas in list(self.channels.items()):
+            moved = np.zeros(new.shape, canvas.dtype)
+            if old is not None:
+                for cell_channel, position, site_index in self._cells:
+                    if cell_channel != channel:
+                        continue
+                    y, x = old.cell_origin(position, site_index)
+                    block = canvas[y : y + old.cell, x : x + old.cell]
+                    ny, nx = new.cell_origin(position, site_index)
+                    pick = np.arange(new.cell) * old.cell // new.cell
+                    moved[ny : ny + new.cell, nx : nx + new.cell] = block[np.ix_(pick, pick)]
+            self.channels[channel] = moved
+        self._geometry = new
+        self.frame = np.zeros(new.shape, np.uint8)
+        for position in self._all_positions(new):
+            self._mark(position)
+        self.reshaped = True
+
+    def _all_positions(self, layout: Geometry) -> Iterable[WellPosition]:
+        for row in range(layout.rows):
+            for column in range(layout.columns):
+                yield WellPosition(row, column)
+
+    def _mark(self, position: WellPosition) -> None:
+        layout = self._geometry
+        if layout is None:
+            return
+        y, x = layout.well_origin(position)
+        state = (
+            FAILED if position in self.failed else ARRIVED if position in self._arrived else NOT_YET
+        )
+        self.frame[y : y + layout.tile, x : x + layout.tile] = state
+        self.frame_changed = True
+
+
+class Overviews:
+    """A viewer's plate overviews, one per streamed step, fed with every image plane the
+    layers take (``add``) and the plate layouts producers declare (``declare``).
+
+    ``max_side``: the GPU's largest texture; a plate whose canvas would exceed it gets
+    smaller tiles (a 1536-well plate at 96 px would be 4,900 px wide)."""
+
+    def __init__(self, tile: int = 96, site_layout: str = "auto", max_side: int = 4096) -> None:
+        self.tile = tile
+        self.site_layout = check_site_layout(site_layout)
+        self.max_side = max_side
+        self.plates: dict[tuple[int, str], PlateOverview] = {}
+        self.colormaps: dict[tuple[tuple[int, str], Hashable], str | None] = {}
+        self.plane_shapes: dict[tuple[int, str], tuple[int, ...]] = {}
+        self._wells: dict[Any, None] = {}
+        self._sites: dict[Any, None] = {}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(plate.nbytes for plate in self.plates.values())
+
+    def declare(self, layout: Mapping[str, Sequence[Any]]) -> None:
+        self._wells.update(dict.fromkeys(layout.get("well", ())))
+        self._sites.update(dict.fromkeys(layout.get("site", ())))
+        for plate in self.plates.values():
+            plate.declare(self._wells, self._sites)
+
+    def add(self, item: ImageItem, plane: Array, colormap: str | None = None) -> bool:
+        if item.kind is not LayerKind.IMAGE or well_position(item.lookup.get("well", "")) is None:
+            return False
+        key = (item.step_index, item.step_name)
+        plate = self.plates.get(key)
+        if plate is None:
+            title = f"{item.step_index:02d}_{item.step_name}"
+            plate = PlateOverview(title, self.tile, self.site_layout, self.max_side)
+            self.plates[key] = plate
+            plate.declare(self._wells, self._sites)
+            self.plane_shapes[key] = tuple(plane.shape[-2:])
+        channel = item.lookup.get("channel")
+        self.colormaps.setdefault((key, channel), colormap)
+        return plate.add(item, plane)
+
+    def mark_failed(self, step_index: int, step_name: str, well: Any) -> bool:
+        plate = self.plates.get((step_index, step_name))
+        return plate is not None and plate.mark_failed(well)
+
+    def clear(self) -> None:
+        self.plates.clear()
+        self.colormaps.clear()
+        self.plane_shapes.clear()
