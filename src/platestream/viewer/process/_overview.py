@@ -91,7 +91,7 @@ class OverviewLayers:
         self._last = 0.0
         self._timer = QTimer()
         self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.update)
+        self._timer.timeout.connect(lambda: self.update())  # (self.update may be wrapped)
         viewer.mouse_drag_callbacks.append(self._on_press)
         viewer.mouse_move_callbacks.append(self._on_move)
         viewer.bind_key("o", self._key_overview, overwrite=True)
