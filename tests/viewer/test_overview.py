@@ -108,9 +108,9 @@ def test_a_2x3_plate_fills_in_tile_by_tile_at_plate_positions() -> None:
     assert [state(w) for w in wells] == [ARRIVED] * 4 + [NOT_YET] * 2
     assert plate.mark_failed("B03") and state("B03") == FAILED
     assert plate.frame[0, 0] == 0  # the gap around the plate
-    channels, frame_changed, _ = plate.take_changes()
-    assert channels == {"DAPI"} and frame_changed
-    assert plate.take_changes() == (set(), False, False)
+    dirty, _ = plate.take_changes()
+    assert {p.name for p in dirty} >= {"A01", "A02", "A03", "B01", "B03"}
+    assert plate.take_changes() == (set(), False)
 
 
 def test_a_click_position_names_its_well_and_site() -> None:
@@ -148,7 +148,7 @@ def test_new_sites_and_wells_regrow_the_plate_and_keep_what_is_drawn() -> None:
     third = plate.geometry
     assert third is not None and (third.rows, third.columns) == (8, 12)
     assert np.all(cell_of(plate, "A02", 0) == 600) and np.all(cell_of(plate, "H12", 0) == 800)
-    assert plate.take_changes()[2]  # reshaped: napari gets the new canvases
+    assert plate.take_changes()[1]  # reshaped: napari gets the new canvases
 
 
 def test_labels_points_and_wells_without_a_plate_position_are_not_drawn() -> None:
@@ -206,3 +206,36 @@ def test_a_plate_larger_than_the_gpus_texture_gets_smaller_tiles() -> None:
     layout = overviews.plates[(1, "blur")].geometry
     assert layout is not None and (layout.rows, layout.columns) == (32, 48)
     assert max(layout.shape) <= 2048 and layout.tile < 96
+
+
+def test_composing_adds_the_channels_through_their_colormaps_over_the_slots() -> None:
+    from platestream.viewer.layer_model import compose
+    from platestream.viewer.layer_model._overview import SLOT_COLORS
+
+    plate = PlateOverview("01_blur", tile=16)
+    plate.add(item("A01", channel="DAPI"), flat(100))
+    plate.add(item("A01", channel="GFP"), flat(300))
+    plate.add(item("A02", channel="DAPI"), flat(200))
+    plate.set_contrast("DAPI", (0, 200))
+    plate.set_contrast("GFP", (0, 300))
+    ramp = np.arange(256, dtype=np.uint8)
+    luts = {
+        "DAPI": np.stack([0 * ramp, 0 * ramp, ramp], axis=1),  # blue
+        "GFP": np.stack([0 * ramp, ramp, 0 * ramp], axis=1),  # green
+    }
+    layout = plate.geometry
+    assert layout is not None
+    out = np.zeros((*layout.shape, 3), np.uint8)
+    compose(plate, luts, out, plate.all_positions(layout))
+    from platestream.store import well_position
+
+    def middle(well: str) -> list[int]:
+        position = well_position(well)
+        assert position is not None
+        y, x = layout.well_origin(position)
+        return [int(v) for v in out[y + 8, x + 8]]
+
+    base = SLOT_COLORS[2][0]
+    assert middle("A01") == [base, 255, base + 127]  # half blue, full green (clipped)
+    assert middle("A02") == [base, base, 255]  # full blue (clipped over its slot)
+    assert middle("B01") == list(SLOT_COLORS[1])  # not yet: the empty slot's grey

@@ -85,65 +85,66 @@ def test_a_streamed_plate_shows_each_well_at_its_place_and_a_click_goes_there(
     overview.update(force=True)  # whatever arrived since the last redraw
     plate = pump.plans.store.overviews.plates[(1, "blur")]
     shown = overview.shown[(1, "blur")]
-    layer = shown.channels["DAPI"]
-    assert tuple(layer.contrast_limits) == (0.0, TOP)  # from the first wells
-    assert layer.blending == "additive" and layer.name == "overview 01_blur DAPI"
-    qtbot.waitUntil(overview.show_overview, timeout=5000)
+    layer = shown.layer
+    assert plate.contrast["DAPI"] == (0.0, TOP)  # from the first wells
+    assert layer.rgb and layer.name == "overview 01_blur"
+    assert overview.show_overview()
     shot = viewer.screenshot(canvas_only=True, flash=False)
     np.save(tmp_path / "overview.npy", shot)
     gray = shot[..., :3].astype(float).mean(axis=2)
     layout = plate.geometry
     assert layout is not None and (layout.rows, layout.columns) == (2, 3)
-    centers = {}
+    scale, (top, left), margin = shown.scale, shown.translate, shown.margin
+
+    def world(y: float, x: float) -> tuple[float, float]:
+        """A plate canvas pixel's world position."""
+        return (top + (margin + y) * scale, left + (margin + x) * scale)
+
+    def screen(y: float, x: float) -> tuple[float, float]:
+        return to_screen(viewer, shot.shape, *world(y, x))
+
+    def patch(y: float, x: float) -> float:
+        row, column = (int(v) for v in screen(y, x))
+        return float(gray[row - 2 : row + 3, column - 2 : column + 3].mean())
+
     for number, well in enumerate(WELLS):
         position = well_position(well)
         assert position is not None
         y, x = layout.cell_origin(position, 0)
-        scale, (top, left) = shown.scale, shown.translate
-        # the right half of the tile (the bright half of its plane), inside its borders
-        row, column = to_screen(
-            viewer,
-            shot.shape,
-            top + (y + layout.cell / 2) * scale,
-            left + (x + layout.cell * 3 / 4) * scale,
-        )
-        dark_row, dark_column = to_screen(
-            viewer,
-            shot.shape,
-            top + (y + layout.cell / 2) * scale,
-            left + (x + layout.cell / 4) * scale,
-        )
-        bright = gray[int(row) - 2 : int(row) + 3, int(column) - 2 : int(column) + 3].mean()
-        dark = gray[
-            int(dark_row) - 2 : int(dark_row) + 3, int(dark_column) - 2 : int(dark_column) + 3
-        ].mean()
+        half = layout.cell / 2
+        bright = patch(y + half, x + layout.cell * 3 / 4)  # the bright half of its plane
+        dark = patch(y + half, x + layout.cell / 4)
         expected = 255 * 1000 * (number + 1) / TOP
         assert abs(bright - dark - expected) < 12, (well, bright, dark, expected)
         assert dark < 20, (well, dark)  # the dark half over the arrived well's slot
-        centers[well] = to_screen(
-            viewer,
-            shot.shape,
-            top + (y + layout.cell / 2) * scale,
-            left + (x + layout.cell / 2) * scale,
-        )
 
-    # hovering: napari's status for the overview names the well under the cursor
-    world = camera_of(viewer).center[:-2] if len(camera_of(viewer).center) > 2 else ()
+    # hovering: napari's status for the overview names the well and the channels' values
     position = well_position("A03")
     assert position is not None
     y, x = layout.cell_origin(position, 0)
-    at = (
-        *world,
-        shown.translate[0] + (y + 2) * shown.scale,
-        shown.translate[1] + (x + 2) * shown.scale,
-    )
-    status = layer.get_status(np.array(at), world=True)
-    assert status["coordinates"].startswith("A03 site 1: "), status
+    sliders = tuple(viewer.dims.point[:-2])
+    status = layer.get_status(np.array((*sliders, *world(y + 2, x + 40))), world=True)
+    assert status["coordinates"] == "A03 site 1: DAPI: 3000", status
+
+    # the dock's slider: the user's contrast for DAPI, every tile drawn again with it
+    slider = overview.contrast.sliders[((1, "blur"), "DAPI")]
+    assert tuple(slider.value()) == (0.0, TOP)
+    b01 = well_position("B01")
+    assert b01 is not None
+    y, x = layout.cell_origin(b01, 0)
+    pixel = (margin + y + layout.cell // 2, margin + x + layout.cell * 3 // 4)
+    assert int(shown.rgb[pixel][0]) == 8 + round(255 * 4000 / TOP)  # B01's 4000 of 6000
+    slider.setValue((0.0, TOP / 2))
+    assert plate.contrast["DAPI"] == (0.0, TOP / 2) and "DAPI" in plate.user_contrast
+    assert int(shown.rgb[pixel][0]) == 255  # 4000 over a window up to 3000: saturated
 
     # a real click on B02 (press and release on the canvas) moves the sliders there
     canvas = viewer.window._qt_viewer.canvas.native
     ratio = canvas.devicePixelRatioF()
-    row, column = centers["B02"]
+    b02 = well_position("B02")
+    assert b02 is not None
+    y, x = layout.cell_origin(b02, 0)
+    row, column = screen(y + layout.cell / 2, x + layout.cell / 2)
     QTest.mouseClick(
         canvas,
         Qt.MouseButton.LeftButton,

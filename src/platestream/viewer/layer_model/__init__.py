@@ -16,7 +16,15 @@ Imports no Qt (checked by import-linter).
 from ._layer_store import LayerStore
 from ._layers_report import layers_report
 from ._napari_apply import NapariApplier
-from ._overview import Overviews, PlateOverview, check_site_layout, plate_format, shrink, site_grid
+from ._overview import (
+    Overviews,
+    PlateOverview,
+    check_site_layout,
+    compose,
+    plate_format,
+    shrink,
+    site_grid,
+)
 from ._plans import Plans, display_key
 from ._sources import (
     MemoryPlanes,
@@ -42,6 +50,7 @@ __all__ = [
     "StoredPlanes",
     "StoredPlate",
     "check_site_layout",
+    "compose",
     "display_key",
     "layers_report",
     "open_source",

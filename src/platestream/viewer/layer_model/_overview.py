@@ -62,23 +62,20 @@ def check_site_layout(layout: str) -> str:
 
 
 def shrink(plane: Array, height: int, width: int) -> Array:
-    """``plane`` (Y, X; a stack: its middle plane) as ``height`` x ``width`` float32 means.
-    Large planes are first sampled at four points per output pixel along each axis, so
-    the cost does not grow with the plane (a 2160 x 2160 plane costs what a 256 one does)."""
+    """``plane`` (Y, X; a stack: its middle plane) as ``height`` x ``width`` float32 means
+    of 2 x 2 samples per output pixel, evenly spread: the cost does not depend on the
+    plane's size (a 2160 x 2160 plane costs what a 256 one does)."""
     while plane.ndim > 2:
         plane = plane[plane.shape[0] // 2]
     rows, columns = plane.shape
     if rows == 0 or columns == 0:
         return np.zeros((height, width), np.float32)
-    step_y, step_x = max(1, rows // (height * 4)), max(1, columns // (width * 4))
-    sampled = plane[::step_y, ::step_x]
-    fy, fx = sampled.shape[0] // height, sampled.shape[1] // width
-    if fy == 0 or fx == 0:  # a plane smaller than its cell: nearest pixels
-        ys = np.minimum(np.arange(height) * sampled.shape[0] // height, sampled.shape[0] - 1)
-        xs = np.minimum(np.arange(width) * sampled.shape[1] // width, sampled.shape[1] - 1)
-        return sampled[np.ix_(ys, xs)].astype(np.float32)
-    block = sampled[: height * fy, : width * fx].astype(np.float32)
-    means: Array = block.reshape(height, fy, width, fx).mean(axis=(1, 3))
+    ys = (np.arange(2 * height) * rows) // (2 * height)
+    xs = (np.arange(2 * width) * columns) // (2 * width)
+    samples = plane[np.ix_(ys, xs)].astype(np.float32)
+    means: Array = (
+        samples[0::2, 0::2] + samples[1::2, 0::2] + samples[0::2, 1::2] + samples[1::2, 1::2]
+    ) / 4
     return means
 
 
@@ -141,16 +138,16 @@ class PlateOverview:
     contrast: dict[Hashable, tuple[float, float]] = field(default_factory=dict)
     frame: Array = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
     failed: set[WellPosition] = field(default_factory=set)
-    #: what changed since ``take_changes``: channels redrawn, the frame, the geometry
-    changed: set[Hashable] = field(default_factory=set)
-    frame_changed: bool = False
+    #: what changed since ``take_changes``: wells to draw again, and the geometry
+    dirty: set[WellPosition] = field(default_factory=set)
     reshaped: bool = False
     contrast_changed: set[Hashable] = field(default_factory=set)
+    user_contrast: set[Hashable] = field(default_factory=set)  # set by the user: kept
     _contrast_wells: dict[Hashable, set[WellPosition]] = field(default_factory=dict)
     _geometry: Geometry | None = None
     _cells: set[tuple[Hashable, WellPosition, int]] = field(default_factory=set)
     _arrived: set[WellPosition] = field(default_factory=set)
-    _extent: tuple[int, int] = (1, 1)  # rows x columns the wells seen need
+    _fitted: tuple[int, int] = (-1, -1)  # wells and sites the geometry was made for
 
     @property
     def geometry(self) -> Geometry | None:
@@ -206,7 +203,7 @@ class PlateOverview:
         canvas[y : y + layout.cell, x : x + layout.cell] = small
         self._cells.add((channel, position, site_index))
         self._widen_contrast(channel, position, small)
-        self.changed.add(channel)
+        self.dirty.add(position)
         if position not in self._arrived:
             self._arrived.add(position)
             self._mark(position)
@@ -217,7 +214,9 @@ class PlateOverview:
         99.5th percentile); then it is the user's (the napari side sets it only while the
         user has not changed it)."""
         wells = self._contrast_wells.setdefault(channel, set())
-        if len(wells) >= CONTRAST_WELLS and position not in wells:
+        if channel in self.user_contrast or (
+            len(wells) >= CONTRAST_WELLS and position not in wells
+        ):
             return
         wells.add(position)
         # the tile's 1st and 99.5th percentiles: a few hot pixels do not dim the plate
@@ -228,6 +227,13 @@ class PlateOverview:
         if limits != self.contrast.get(channel):
             self.contrast[channel] = limits
             self.contrast_changed.add(channel)
+            self.dirty |= self._arrived  # every tile shows the new contrast
+
+    def set_contrast(self, channel: Hashable, limits: tuple[float, float]) -> None:
+        """The user's contrast for a channel: kept from now on, every tile redrawn."""
+        self.user_contrast.add(channel)
+        self.contrast[channel] = (float(limits[0]), float(max(limits[1], limits[0] + 1e-6)))
+        self.dirty |= self._arrived
 
     def mark_failed(self, well: Any) -> bool:
         position = well_position(well)
@@ -279,16 +285,34 @@ class PlateOverview:
         ]
         return (rows, columns)
 
-    def take_changes(self) -> tuple[set[Hashable], bool, bool]:
-        """(channels redrawn, frame changed, geometry changed) since the last call."""
-        changes = (self.changed, self.frame_changed, self.reshaped)
-        self.changed, self.frame_changed, self.reshaped = set(), False, False
+    def take_changes(self) -> tuple[set[WellPosition], bool]:
+        """(wells to draw again, geometry changed) since the last call."""
+        changes = (self.dirty, self.reshaped)
+        self.dirty, self.reshaped = set(), False
         return changes
+
+    def state(self, position: WellPosition) -> int:
+        if position in self.failed:
+            return FAILED
+        return ARRIVED if position in self._arrived else NOT_YET
+
+    def values_at(self, y: float, x: float) -> dict[Hashable, float]:
+        """Each channel's value at canvas pixel ``y, x`` (for the status bar)."""
+        row, column = math.floor(y), math.floor(x)
+        found = {}
+        for channel, canvas in self.channels.items():
+            if 0 <= row < canvas.shape[0] and 0 <= column < canvas.shape[1]:
+                found[channel] = float(canvas[row, column])
+        return found
 
     # ------------------------------------------------------------------ geometry
 
     def _fit(self) -> None:
         """Grow the plate or the site grid when new wells or sites need it."""
+        counts = (len(self.wells), len(self.sites))
+        if counts == self._fitted:
+            return
+        self._fitted = counts
         rows = max((p.row_index + 1 for p in self.wells), default=1)
         columns = max((p.column_index + 1 for p in self.wells), default=1)
         shape = plate_format(rows, columns)
@@ -328,11 +352,12 @@ class PlateOverview:
             self.channels[channel] = moved
         self._geometry = new
         self.frame = np.zeros(new.shape, np.uint8)
-        for position in self._all_positions(new):
+        for position in self.all_positions(new):
             self._mark(position)
+        self.dirty = set(self.all_positions(new))
         self.reshaped = True
 
-    def _all_positions(self, layout: Geometry) -> Iterable[WellPosition]:
+    def all_positions(self, layout: Geometry) -> Iterable[WellPosition]:
         for row in range(layout.rows):
             for column in range(layout.columns):
                 yield WellPosition(row, column)
@@ -346,7 +371,7 @@ class PlateOverview:
             FAILED if position in self.failed else ARRIVED if position in self._arrived else NOT_YET
         )
         self.frame[y : y + layout.tile, x : x + layout.tile] = state
-        self.frame_changed = True
+        self.dirty.add(position)
 
 
 class Overviews:
@@ -399,3 +424,40 @@ class Overviews:
         self.plates.clear()
         self.colormaps.clear()
         self.plane_shapes.clear()
+
+
+# The slot colours of the composed overview (RGB), by frame value.
+SLOT_COLORS = {EMPTY: (0, 0, 0), NOT_YET: (52, 52, 58), ARRIVED: (8, 8, 8), FAILED: (150, 18, 18)}
+
+
+def compose(
+    plate: PlateOverview,
+    luts: Mapping[Hashable, Array],
+    out: Array,
+    positions: Iterable[WellPosition],
+) -> None:
+    """Draw the wells at ``positions`` into ``out`` (RGB uint8 of the plate's canvas shape):
+    the slot's colour, plus each channel through its lookup table (256 x 3 uint8, over the
+    channel's contrast), added and clipped - channels compose as napari's additive
+    blending does."""
+    layout = plate.geometry
+    if layout is None:
+        return
+    tile = layout.tile
+    for position in positions:
+        y, x = layout.well_origin(position)
+        if y + tile > out.shape[0] or x + tile > out.shape[1]:
+            continue
+        state = plate.state(position)
+        total = np.empty((tile, tile, 3), np.uint16)
+        total[:] = SLOT_COLORS[state]
+        if state != NOT_YET:
+            for channel, canvas in plate.channels.items():
+                lut = luts.get(channel)
+                if lut is None:
+                    continue
+                low, high = plate.contrast.get(channel, (0.0, 1.0))
+                values = canvas[y : y + tile, x : x + tile].astype(np.float32)
+                index = np.clip((values - low) * (255.0 / max(high - low, 1e-6)), 0, 255)
+                total += lut[index.astype(np.uint8)]
+        out[y : y + tile, x : x + tile] = np.minimum(total, 255)

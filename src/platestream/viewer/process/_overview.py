@@ -1,16 +1,19 @@
-"""The plate overview in napari: per step, the plate's wells as tiles, one layer per channel.
+"""The plate overview in napari: per step, one RGB layer with the plate's wells as tiles.
 
 Each step's overview (``layer_model.PlateOverview``) is shown left of the detailed layers,
-as tall as one of their planes: a ``wells`` layer (each well's slot: dark grey until it
-arrives, dark red if it failed), one image layer per channel composed additively in that
-channel's colormap, and the row letters and column numbers as text. The overview is made
-once the step has more than one well.
+as tall as one of their planes, as a single RGB image layer (``overview 01_blur``): the
+channels composed additively through their colormaps (``layer_model.compose``), each
+well's slot dark grey until it arrives (dark red if it failed), and the row letters and
+column numbers drawn around the plate. One layer, not one per channel: napari spends
+~130 ms making a layer and ~45 ms redrawing one under software GL, which would cost a
+short plate more than its images. Contrast is per channel, from the first wells, then
+the user's (the dock's "overview contrast" sliders). The overview is made once the step
+has more than one well.
 
 Clicking a well (or a site in it) moves the detailed layers' sliders there and the camera
-to them; ``O`` (or the dock's button) goes back to the overview. Hovering shows the well
-and site in napari's status bar. Redrawing is at most ``REDRAW_S`` apart while a plate
-streams in (a canvas is one texture: redrawing it per image would cost more than the
-image).
+to them; ``O`` (or the dock's button) goes back to the overview. Hovering shows the well,
+site and each channel's value in napari's status bar. Redrawing is at most ``REDRAW_S``
+apart while a plate streams in, and draws only the wells that changed.
 """
 
 from __future__ import annotations
@@ -22,30 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from napari.utils.colormaps import Colormap
 from qtpy.QtCore import QTimer
 
-from ..layer_model import Overviews, Plans, PlateOverview
+from ..layer_model import Overviews, Plans, PlateOverview, compose
 from ._slots import never_raises
 
 log = logging.getLogger(__name__)
 
-REDRAW_S = 0.4
+REDRAW_S = 1.0
 MARGIN = 0.12  # between the overview and the detailed layers, in plane widths
-# The wells layer's values: gap, not yet, arrived, failed (PlateOverview's frame values).
-FRAME_COLORMAP = Colormap(
-    colors=[
-        [0.0, 0.0, 0.0, 0.0],
-        [0.20, 0.20, 0.22, 1.0],
-        [0.03, 0.03, 0.03, 1.0],
-        [0.55, 0.06, 0.06, 1.0],
-    ],
-    controls=[0.0, 0.25, 0.5, 0.75, 1.0],
-    interpolation="zero",
-    name="platestream wells",
-)
-FRAME_LIMITS = (0.0, 4.0)
-OVERVIEW = "overview"  # layer.metadata key: the layer belongs to a plate overview
+OVERVIEW = "overview"  # layer.metadata key: the layer is a plate overview
 
 
 def camera_of(viewer: Any) -> Any:
@@ -64,19 +53,56 @@ def max_texture_side() -> int:
         return 2048
 
 
+def lookup_table(colormap: str | None) -> np.ndarray:
+    """256 RGB values (uint8) of a napari colormap, from black to its brightest."""
+    from napari.utils.colormaps import ensure_colormap
+
+    rgba = ensure_colormap(colormap or "gray").map(np.linspace(0.0, 1.0, 256))
+    table: np.ndarray = np.clip(np.asarray(rgba)[:, :3] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return table
+
+
+def draw_labels(rgb: np.ndarray, plate: PlateOverview, margin: int) -> None:
+    """Row letters left of the plate and column numbers above it, into ``rgb``'s margin."""
+    from qtpy.QtCore import QRectF, Qt
+    from qtpy.QtGui import QColor, QFont, QImage, QPainter
+
+    height, width = rgb.shape[:2]
+    image = QImage(width, height, QImage.Format.Format_RGBA8888)
+    image.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(image)
+    try:
+        font = QFont()
+        font.setPixelSize(max(8, int(margin * 0.6)))
+        painter.setFont(font)
+        painter.setPen(QColor(230, 230, 230))
+        rows, columns = plate.labels()
+        align = Qt.AlignmentFlag.AlignCenter
+        for y, _, text in rows:
+            painter.drawText(QRectF(0, margin + y - margin / 2, margin, margin), align, text)
+        for _, x, text in columns:
+            painter.drawText(QRectF(margin + x - margin, 0, 2 * margin, margin), align, text)
+    finally:
+        painter.end()
+    bits = image.constBits()
+    bits.setsize(height * image.bytesPerLine())
+    flat = np.frombuffer(bits, np.uint8)  # type: ignore[call-overload]
+    lines = flat.reshape(height, image.bytesPerLine())
+    rgba = lines[:, : 4 * width].reshape(height, width, 4)
+    ink = rgba[..., 3:4].astype(np.uint16)
+    rgb[:] = (rgb * (255 - ink) + rgba[..., :3] * ink) // 255
+
+
 @dataclass
 class _Shown:
-    """The napari layers of one step's overview."""
+    """The napari layer of one step's overview and what it shows."""
 
-    frame: Any
-    channels: dict[Hashable, Any] = field(default_factory=dict)
-    text: Any = None
+    layer: Any
+    rgb: np.ndarray
+    margin: int
     scale: float = 1.0
     translate: tuple[float, float] = (0.0, 0.0)
-    contrast: dict[Hashable, tuple[float, ...]] = field(default_factory=dict)  # as we set it
-
-    def all(self) -> list[Any]:
-        return [self.frame, *self.channels.values(), *([self.text] if self.text else [])]
+    luts: dict[Hashable, np.ndarray] = field(default_factory=dict)
 
 
 class OverviewLayers:
@@ -87,14 +113,15 @@ class OverviewLayers:
         self.plans = plans
         self.overviews = overviews
         self.shown: dict[tuple[int, str], _Shown] = {}
-        self.redraws = 0  # canvases handed to napari again (for the benchmark)
+        self.redraws = 0  # redraws handed to napari (for the benchmark)
+        self.on_shown: Any = lambda: None  # a new overview (the dock lists its channels)
         self._last = 0.0
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(lambda: self.update())  # (self.update may be wrapped)
         viewer.mouse_drag_callbacks.append(self._on_press)
-        viewer.mouse_move_callbacks.append(self._on_move)
         viewer.bind_key("o", self._key_overview, overwrite=True)
+        self.contrast = OverviewContrast(viewer, self)
 
     # ------------------------------------------------------------------ drawing
 
@@ -112,161 +139,125 @@ class OverviewLayers:
             if plate.well_count < 2 or plate.geometry is None:
                 continue  # one well: the detailed layers show it all
             shown = self.shown.get(key)
-            if shown is None:
-                shown = self._create(key, plate, number)
+            dirty, reshaped = plate.take_changes()
+            if shown is None or reshaped:
+                self._draw_all(key, plate, number)
                 continue
-            channels, frame, reshaped = plate.take_changes()
-            if reshaped:
-                self._reshape(key, plate, shown)
-                continue
-            for channel in channels:
-                layer = shown.channels.get(channel)
-                if layer is None:
-                    self._add_channel(key, plate, shown, channel)
-                else:
-                    layer.refresh()
-                    self.redraws += 1
-            if frame:
-                shown.frame.refresh()
-            self._follow_contrast(plate, shown)
+            self._tables(key, plate, shown)
+            if dirty:
+                compose(plate, shown.luts, self._plate_part(shown), dirty)
+                shown.layer.refresh()
+                self.redraws += 1
+        if self.shown:
+            self.contrast.sync()
+            self.contrast.follow()
         if first and self.shown:  # the overview is the home view; after napari's own fit
             self.show_overview()
             QTimer.singleShot(0, self.show_overview)
 
-    def _follow_contrast(self, plate: PlateOverview, shown: _Shown) -> None:
-        """Contrast from the first wells, unless the user has set it meanwhile."""
-        for channel in list(plate.contrast_changed):
-            layer = shown.channels.get(channel)
-            if layer is None:
-                continue
-            plate.contrast_changed.discard(channel)
-            if tuple(layer.contrast_limits) == shown.contrast.get(channel):
-                layer.contrast_limits = plate.contrast[channel]
-                shown.contrast[channel] = tuple(layer.contrast_limits)
+    def _plate_part(self, shown: _Shown) -> np.ndarray:
+        return shown.rgb[shown.margin :, shown.margin :]
+
+    def _tables(self, key: tuple[int, str], plate: PlateOverview, shown: _Shown) -> None:
+        for channel in plate.channels:
+            if channel not in shown.luts:
+                shown.luts[channel] = lookup_table(self.overviews.colormaps.get((key, channel)))
+
+    def _draw_all(self, key: tuple[int, str], plate: PlateOverview, number: int) -> None:
+        """Make (or remake, the plate having grown) a step's overview layer."""
+        layout = plate.geometry
+        assert layout is not None
+        margin = max(12, layout.pitch // 2)
+        height, width = layout.shape
+        rgb = np.zeros((height + margin, width + margin, 3), np.uint8)
+        plane = self.overviews.plane_shapes.get(key, (height, width))
+        scale = plane[0] / (height + margin)
+        top = number * plane[0] * (1 + MARGIN)
+        left = -(width + margin) * scale - plane[-1] * MARGIN
+        old = self.shown.get(key)
+        shown = _Shown(None, rgb, margin, scale, (top, left), old.luts if old else {})
+        self._tables(key, plate, shown)
+        draw_labels(rgb, plate, margin)
+        compose(plate, shown.luts, self._plate_part(shown), plate.all_positions(layout))
+        if old is None:
+            shown.layer = self.viewer.add_image(
+                rgb,
+                name=f"{OVERVIEW} {plate.title}",
+                rgb=True,
+                scale=(scale, scale),
+                translate=(top, left),
+                metadata={OVERVIEW: plate.title},
+            )
+            self._status_of(shown.layer, key)
+            self.shown[key] = shown
+            self.on_shown()
+        else:
+            shown.layer = old.layer
+            self.shown[key] = shown
+            shown.layer.data = rgb
+            shown.layer.scale, shown.layer.translate = (scale, scale), (top, left)
+        self.redraws += 1
+
+    def set_contrast(self, key: tuple[int, str], channel: Hashable, limits: Any) -> None:
+        """The user's contrast for one channel of a step's overview (the dock's sliders)."""
+        plate = self.overviews.plates.get(key)
+        if plate is not None:
+            plate.set_contrast(channel, (float(limits[0]), float(limits[1])))
+            self.update(force=True)
 
     def clear(self) -> None:
         for shown in self.shown.values():
-            for layer in shown.all():
-                if layer in self.viewer.layers:
-                    self.viewer.layers.remove(layer)
+            if shown.layer in self.viewer.layers:
+                self.viewer.layers.remove(shown.layer)
         self.shown.clear()
-
-    def _placement(self, key: tuple[int, str], plate: PlateOverview, number: int) -> Any:
-        height, width = plate.frame.shape
-        plane = self.overviews.plane_shapes.get(key, (height, width))
-        scale = plane[0] / height
-        top = number * plane[0] * (1 + MARGIN)
-        left = -width * scale - plane[-1] * MARGIN
-        return scale, (top, left)
-
-    def _create(self, key: tuple[int, str], plate: PlateOverview, number: int) -> _Shown:
-        scale, translate = self._placement(key, plate, number)
-        plate.take_changes()  # everything is drawn now
-        frame = self.viewer.add_image(
-            plate.frame,
-            name=f"{OVERVIEW} {plate.title} wells",
-            colormap=FRAME_COLORMAP,
-            contrast_limits=FRAME_LIMITS,
-            scale=(scale, scale),
-            translate=translate,
-            metadata={OVERVIEW: plate.title},
-        )
-        shown = _Shown(frame, scale=scale, translate=translate)
-        self.shown[key] = shown
-        for channel in plate.channels:
-            self._add_channel(key, plate, shown, channel)
-        self._add_text(plate, shown)
-        self._status_of(frame, plate, None)
-        return shown
-
-    def _add_channel(
-        self, key: tuple[int, str], plate: PlateOverview, shown: _Shown, channel: Hashable
-    ) -> None:
-        name = f"{OVERVIEW} {plate.title}" + (f" {channel}" if channel is not None else "")
-        layer = self.viewer.add_image(
-            plate.channels[channel],
-            name=name,
-            colormap=self.overviews.colormaps.get((key, channel)) or "gray",
-            blending="additive",
-            contrast_limits=plate.contrast.get(channel, (0.0, 1.0)),
-            scale=(shown.scale, shown.scale),
-            translate=shown.translate,
-            metadata={OVERVIEW: plate.title},
-        )
-        shown.channels[channel] = layer
-        shown.contrast[channel] = tuple(layer.contrast_limits)
-        plate.contrast_changed.discard(channel)
-        self._status_of(layer, plate, channel)
-
-    def _add_text(self, plate: PlateOverview, shown: _Shown) -> None:
-        rows, columns = plate.labels()
-        marks = rows + columns
-        if shown.text is not None:
-            self.viewer.layers.remove(shown.text)
-        shown.text = self.viewer.add_points(
-            np.array([(y, x) for y, x, _ in marks], float).reshape(-1, 2),
-            name=f"{OVERVIEW} {plate.title} rows and columns",
-            features={"mark": [text for _, _, text in marks]},
-            text={"string": "{mark}", "color": "white", "size": 9, "anchor": "center"},
-            size=1,
-            face_color="transparent",
-            border_width=0,
-            scale=(shown.scale, shown.scale),
-            translate=shown.translate,
-            metadata={OVERVIEW: plate.title},
-        )
-
-    def _reshape(self, key: tuple[int, str], plate: PlateOverview, shown: _Shown) -> None:
-        """The plate or its site grid grew: new canvases, placed again."""
-        number = sorted(self.overviews.plates).index(key)
-        scale, translate = self._placement(key, plate, number)
-        shown.scale, shown.translate = scale, translate
-        shown.frame.data = plate.frame
-        for channel, layer in shown.channels.items():
-            layer.data = plate.channels[channel]
-        for channel in plate.channels:
-            if channel not in shown.channels:
-                self._add_channel(key, plate, shown, channel)
-        for layer in [shown.frame, *shown.channels.values()]:
-            layer.scale, layer.translate = (scale, scale), translate
-        self._add_text(plate, shown)
 
     # -------------------------------------------------------------- the cursor
 
     def hit(self, position: Any) -> tuple[tuple[int, str], str, Any] | None:
         """(step, well, site) under a world position, if it is on an overview."""
+        found = self._canvas_point(position)
+        if found is None:
+            return None
+        key, y, x = found
+        where = self.overviews.plates[key].locate(y, x)
+        return None if where is None else (key, *where)
+
+    def _canvas_point(self, position: Any) -> tuple[tuple[int, str], float, float] | None:
         world_y, world_x = float(position[-2]), float(position[-1])
         for key, shown in self.shown.items():
-            y = (world_y - shown.translate[0]) / shown.scale
-            x = (world_x - shown.translate[1]) / shown.scale
-            found = self.overviews.plates[key].locate(y, x)
-            if found is not None:
-                return (key, *found)
+            y = (world_y - shown.translate[0]) / shown.scale - shown.margin
+            x = (world_x - shown.translate[1]) / shown.scale - shown.margin
+            if self.overviews.plates[key].locate(y, x) is not None:
+                return (key, y, x)
         return None
 
-    def _status_of(self, layer: Any, plate: PlateOverview, channel: Hashable) -> None:
-        """napari's status for this layer starts with the well and site under the cursor."""
+    def _status_of(self, layer: Any, key: tuple[int, str]) -> None:
+        """napari's status for this layer: the well, site and each channel's value."""
         own = layer.get_status
 
         def status(position: Any = None, **kwargs: Any) -> Any:
             result = own(position, **kwargs)
-            if position is not None and isinstance(result, dict):
-                found = self.hit(position)
-                if found is not None:
-                    _, well, site = found
-                    where = well if site is None else f"{well} site {site}"
-                    result["coordinates"] = f"{where}: {result.get('coordinates', '')}"
+            if position is None or not isinstance(result, dict) or not kwargs.get("world"):
+                return result
+            found = self._canvas_point(position)
+            if found is None or found[0] != key:
+                return result
+            _, y, x = found
+            plate = self.overviews.plates[key]
+            where = plate.locate(y, x)
+            if where is None:
+                return result
+            well, site = where
+            text = well if site is None else f"{well} site {site}"
+            values = ", ".join(
+                f"{channel}: {value:g}" if channel is not None else f"{value:g}"
+                for channel, value in plate.values_at(y, x).items()
+            )
+            result["coordinates"] = f"{text}: {values}" if values else text
+            result["coords"], result["value"] = text, values
             return result
 
         layer.get_status = status
-
-    def _on_move(self, viewer: Any, event: Any) -> None:
-        found = self.hit(event.position)
-        if found is not None:
-            _, well, site = found
-            viewer.help = (
-                f"{well}" + (f" site {site}" if site is not None else "") + (": click to show it")
-            )
 
     def _on_press(self, viewer: Any, event: Any) -> Any:
         """A click (press and release without dragging) on a well goes to it."""
@@ -305,9 +296,6 @@ class OverviewLayers:
         if target is None:
             return False
         dims.current_step = tuple(step)
-        for layer in self.viewer.layers:  # what the user may have hidden
-            if layer is target:
-                layer.visible = True
         extent = np.asarray(target.extent.world)[:, -2:]  # (min, max) of y and x
         self._fit(*extent[0], *(extent[1] - extent[0]))
         self.viewer.layers.selection.active = target
@@ -337,16 +325,70 @@ class OverviewLayers:
             return False
         tops, lefts, bottoms, rights = [], [], [], []
         for shown in self.shown.values():
-            height, width = np.asarray(shown.frame.data.shape[-2:]) * shown.scale
-            label = (self.overviews.tile + 4) * shown.scale  # the row and column labels
-            tops.append(shown.translate[0] - label)
-            lefts.append(shown.translate[1] - label)
+            height, width = np.asarray(shown.rgb.shape[:2]) * shown.scale
+            tops.append(shown.translate[0])
+            lefts.append(shown.translate[1])
             bottoms.append(shown.translate[0] + height)
             rights.append(shown.translate[1] + width)
         top, left = min(tops), min(lefts)
         self._fit(top, left, max(bottoms) - top, max(rights) - left)
-        self.viewer.layers.selection.active = next(iter(self.shown.values())).frame
+        self.viewer.layers.selection.active = next(iter(self.shown.values())).layer
         return True
 
     def _key_overview(self, viewer: Any) -> None:
         self.show_overview()
+
+
+class OverviewContrast:
+    """A dock of range sliders, one per step and channel of the overviews: the contrast
+    starts from the first wells, then it is the user's to set here."""
+
+    def __init__(self, viewer: Any, layers: OverviewLayers) -> None:
+        from qtpy.QtWidgets import QFormLayout, QWidget
+
+        self.layers = layers
+        self.widget = QWidget()
+        self.widget.setObjectName("platestream overview contrast")
+        self.form = QFormLayout(self.widget)
+        self.sliders: dict[tuple[tuple[int, str], Hashable], Any] = {}
+        self._dock: Any = None
+        self._viewer = viewer
+
+    def sync(self) -> None:
+        """A slider for every overview channel there is (made once, on first sight)."""
+        from qtpy.QtCore import Qt
+        from superqt import QLabeledDoubleRangeSlider
+
+        for key, plate in sorted(self.layers.overviews.plates.items()):
+            if key not in self.layers.shown:
+                continue
+            for channel, canvas in plate.channels.items():
+                if (key, channel) in self.sliders:
+                    continue
+                low, high = plate.contrast.get(channel, (0.0, 1.0))
+                top = float(np.iinfo(canvas.dtype).max) if canvas.dtype.kind in "ui" else high * 4
+                slider = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
+                slider.setRange(0.0, max(top, high))  # type: ignore[arg-type]
+                slider.setValue((low, high))
+                slider.valueChanged.connect(
+                    lambda value, k=key, c=channel: self.layers.set_contrast(k, c, value)
+                )
+                name = plate.title + (f" {channel}" if channel is not None else "")
+                self.form.addRow(name, slider)
+                self.sliders[(key, channel)] = slider
+        if self.sliders and self._dock is None:
+            self._dock = self._viewer.window.add_dock_widget(
+                self.widget, name="overview contrast", area="right"
+            )
+
+    def follow(self) -> None:
+        """Sliders show the contrast the first wells set (until the user moves them)."""
+        for (key, channel), slider in self.sliders.items():
+            plate = self.layers.overviews.plates.get(key)
+            if plate is None or channel in plate.user_contrast:
+                continue
+            limits = plate.contrast.get(channel)
+            if limits is not None and tuple(slider.value()) != limits:
+                slider.blockSignals(True)
+                slider.setValue(limits)
+                slider.blockSignals(False)
