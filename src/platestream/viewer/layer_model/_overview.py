@@ -70,9 +70,14 @@ def shrink(plane: Array, height: int, width: int) -> Array:
     rows, columns = plane.shape
     if rows == 0 or columns == 0:
         return np.zeros((height, width), np.float32)
-    ys = (np.arange(2 * height) * rows) // (2 * height)
-    xs = (np.arange(2 * width) * columns) // (2 * width)
-    samples = plane[np.ix_(ys, xs)].astype(np.float32)
+    step_y, step_x = rows // (2 * height), columns // (2 * width)
+    if step_y and step_x:  # a strided view: no gather, nothing copied but the samples
+        samples = plane[: 2 * height * step_y : step_y, : 2 * width * step_x : step_x]
+    else:  # a plane smaller than twice its cell: nearest pixels
+        ys = (np.arange(2 * height) * rows) // (2 * height)
+        xs = (np.arange(2 * width) * columns) // (2 * width)
+        samples = plane[np.ix_(ys, xs)]
+    samples = samples.astype(np.float32)
     means: Array = (
         samples[0::2, 0::2] + samples[1::2, 0::2] + samples[0::2, 1::2] + samples[1::2, 1::2]
     ) / 4

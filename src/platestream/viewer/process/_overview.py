@@ -12,8 +12,9 @@ has more than one well.
 
 Clicking a well (or a site in it) moves the detailed layers' sliders there and the camera
 to them; ``O`` (or the dock's button) goes back to the overview. Hovering shows the well,
-site and each channel's value in napari's status bar. Redrawing is at most ``REDRAW_S``
-apart while a plate streams in, and draws only the wells that changed.
+site and each channel's value in napari's status bar. The overview is drawn when the
+display has been quiet for ``QUIET_S`` - the detailed layers go first - and at least every
+``REDRAW_S`` while a plate streams in; a redraw draws only the wells that changed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from ._slots import never_raises
 
 log = logging.getLogger(__name__)
 
-REDRAW_S = 1.0
+REDRAW_S = 2.0  # the longest an overview waits for a quiet display
+QUIET_S = 0.25  # a display without new images this long draws the overview
 MARGIN = 0.12  # between the overview and the detailed layers, in plane widths
 OVERVIEW = "overview"  # layer.metadata key: the layer is a plate overview
 
@@ -115,10 +117,11 @@ class OverviewLayers:
         self.shown: dict[tuple[int, str], _Shown] = {}
         self.redraws = 0  # redraws handed to napari (for the benchmark)
         self.on_shown: Any = lambda: None  # a new overview (the dock lists its channels)
-        self._last = 0.0
+        self._waiting_since: float | None = None  # changes not drawn since then
         self._timer = QTimer()
         self._timer.setSingleShot(True)
-        self._timer.timeout.connect(lambda: self.update())  # (self.update may be wrapped)
+        # quiet for QUIET_S: draw (a lambda: self.update may be wrapped, by the benchmark)
+        self._timer.timeout.connect(lambda: self.update(force=True))
         viewer.mouse_drag_callbacks.append(self._on_press)
         viewer.bind_key("o", self._key_overview, overwrite=True)
         self.contrast = OverviewContrast(viewer, self)
@@ -127,13 +130,18 @@ class OverviewLayers:
 
     @never_raises
     def update(self, force: bool = False) -> None:
-        """Draw what changed (at most every ``REDRAW_S``; the rest at the next chance)."""
-        wait = self._last + REDRAW_S - time.monotonic()
-        if wait > 0 and not force:
-            if not self._timer.isActive():
-                self._timer.start(int(wait * 1000) + 1)
-            return
-        self._last = time.monotonic()
+        """Draw what changed once the display has been quiet for ``QUIET_S`` (images keep
+        coming: the detailed layers go first), and at least every ``REDRAW_S`` while a
+        plate streams in; ``force``: now."""
+        now = time.monotonic()
+        if not force:
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if now - self._waiting_since < REDRAW_S:
+                self._timer.start(int(QUIET_S * 1000))  # (re)started by every new frame
+                return
+        self._timer.stop()
+        self._waiting_since = None
         first = not self.shown
         for number, (key, plate) in enumerate(sorted(self.overviews.plates.items())):
             if plate.well_count < 2 or plate.geometry is None:
