@@ -130,3 +130,9 @@ def test_demo_config_lays_the_files_settings_over_the_demos(settings: Path, tmp_
     assert mixed.viewer_memory_mb == 512 and mixed.store_dir == str(tmp_path / "runs")
     assert mixed.napari_port == 5601  # unset in the file: the demo's
     assert mixed.channel_colormaps == demo.config.napari_streaming.channel_colormaps
+
+
+def test_viewer_start_refuses_a_malformed_show_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["viewer", "start", "--detach", "--show", "well=A01", "--show", "channel"]) == 1
+    err = capsys.readouterr().err
+    assert "--show 'channel': expected component=value[,value...]" in err

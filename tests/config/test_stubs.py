@@ -26,6 +26,7 @@ def test_init_signature_lists_the_fields_keyword_only() -> None:
         "store_dir",
         "store_codec",
         "viewer_memory_mb",
+        "show",
         "overview",
         "overview_tile_px",
         "overview_site_layout",

@@ -44,6 +44,7 @@ class ReceiverCounters:
         self.max_producers = max_producers
         self.batches = 0
         self.images = 0
+        self.filtered = 0  # left out by the viewer's show filter
         self.bytes = 0
         self.dropped: Counter[DropReason] = Counter()
         self.producers: OrderedDict[str, ProducerCounters] = OrderedDict()

@@ -54,7 +54,7 @@ import numpy as np
 import zmq
 
 from platestream.config import DeliveryMode
-from platestream.layering import ImageItem, plane_key
+from platestream.layering import ImageItem, plane_key, shows
 from platestream.schemas import (
     Attach,
     Attached,
@@ -149,6 +149,9 @@ class SaveReport:
     dropped: Counter[DropReason] = field(default_factory=Counter)
     waited_s: float = 0.0
     viewer_dropped: Counter[DropReason] = field(default_factory=Counter)
+    #: images left out by a filter - the viewer's (announced in the handshake) or the
+    #: config's ``show`` - before anything was copied: not sent, and not dropped either
+    filtered: int = 0
 
     @property
     def shortfall(self) -> int:
@@ -161,6 +164,7 @@ class SaveReport:
         self.dropped.update(other.dropped)
         self.waited_s += other.waited_s
         self.viewer_dropped.update(other.viewer_dropped)
+        self.filtered += other.filtered
 
 
 @dataclass
@@ -306,6 +310,7 @@ class Link:
         self.send_lock = threading.RLock()  # one delivery at a time: seq order = send order
         self.state = LinkState.DOWN
         self.viewer_id = ""
+        self.show: Mapping[str, tuple[str, ...]] = {}  # the viewer's filter (its pong)
         self.session = 0  # bumped on every successful handshake
         self.acked_seq = 0
         self.next_seq = 1
@@ -509,7 +514,11 @@ class Link:
                         self._viewer_gone = not self.up
                     return DropReason.BUDGET
             with self.cond:
-                session, acked = self.session, self.acked_seq
+                session, acked, show = self.session, self.acked_seq, self.show
+            item = image.item
+            if show and not shows(show, item.lookup, item.step_index, item.step_name):
+                out.report.filtered += 1  # the viewer does not show it: nothing is copied
+                return None
             if session != out.session:
                 self._new_session(out, session)
             pool = self.pools.active
@@ -745,6 +754,7 @@ class Link:
             # The same viewer again (it stalled, or the connection dropped): what it still
             # holds stays unacknowledged, so no slot on loan to it is written again.
             self.viewer_id = pong.viewer_id
+            self.show = dict(pong.show)  # what it shows: nothing else is sent to it
             self.cond.notify_all()
         log.info("streaming to viewer %s at %s:%s", pong.viewer_id, self.host, self.port)
 

@@ -44,14 +44,15 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
 import zmq
 
+from platestream.layering import shows
 from platestream.schemas import (
     PROTOCOL_VERSION,
     Attach,
@@ -124,6 +125,7 @@ class ReceiverOptions:
     recycle_bytes: int = 512 << 20  # receive buffers kept for reuse once unreferenced
     zero_copy: bool = False  # lend views of producers' pools instead of copying (see lease)
     curve: CurveServer | None = None  # required when host is not a loopback address
+    show: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # see layering.shows
 
 
 def resident_bytes() -> int:
@@ -403,6 +405,7 @@ class Receiver:
             queue_depth=len(self.queue),
             queue_bytes=self.queue.nbytes,
             memory_bytes=resident_bytes(),
+            filtered=self.counters.filtered,
             display=self._display_state(),
         )
 
@@ -627,7 +630,12 @@ class Receiver:
             self.counters.drop(err.reason, 1, batch.producer)
             return None
         images = []
+        show = self.options.show
         for item in batch.items:
+            if show and not shows(show, item.components, item.step_index, item.step_name):
+                with self.counters.lock:  # a producer that ignored the handshake's filter
+                    self.counters.filtered += 1
+                continue
             image = self._image(batch, item, frames)
             if image is not None:
                 images.append(image)
@@ -759,6 +767,7 @@ class Receiver:
             started_at=self.started_at,
             probe_seen=probe_seen,
             state=self.state(),
+            show=dict(self.options.show),
         )
 
     def _on_ping(self, request: ControlRequest) -> Message | Deferred:

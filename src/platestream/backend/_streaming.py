@@ -29,6 +29,8 @@ from platestream.layering import (
     ComponentValue,
     ImageItem,
     LayerKind,
+    checked_show,
+    shows,
     why_not_shown,
     why_not_shown_values,
 )
@@ -234,6 +236,15 @@ class NapariStreamingBackend(StreamingBackend):
         prepared = [
             self._prepare(d, t, step_index, step_name) for d, t in zip(data, targets, strict=True)
         ]
+        filtered = 0
+        if resolved.show:  # the config streams part of this step: the rest is not sent
+            show = checked_show(resolved.show)
+            kept = [
+                image
+                for image in prepared
+                if shows(show, image.item.lookup, image.item.step_index, image.item.step_name)
+            ]
+            filtered, prepared = len(prepared) - len(kept), kept
         link = self._link(resolved)
         if link is None:
             report = SaveReport()
@@ -244,6 +255,7 @@ class NapariStreamingBackend(StreamingBackend):
                 key = (link.host, link.port)
                 budget = self._lossless_wait.get(key, 0.0)
                 self._lossless_wait[key] = max(budget, resolved.lossless_budget_s)
+        report.filtered += filtered
         self.totals.add(report)
         if report.dropped[DropReason.BUDGET]:
             log.warning(

@@ -72,6 +72,17 @@ def start_viewer(args: argparse.Namespace, extra: list[str] | None = None) -> in
 
     config = streaming_config(args)
     resolved = resolve_current(config).value
+    show: list[str] = []
+    for spec in getattr(args, "show", None) or []:
+        show += ["--show", spec]  # checked by the viewer (parse_show), with its error
+    extra = show + (extra or [])
+    if show:
+        from platestream.layering import parse_show
+
+        try:
+            parse_show(show[1::2])
+        except ValueError as err:
+            return _fail(str(err))
     if not args.detach:  # this process becomes the viewer
         from platestream.viewer.process import main
 
@@ -116,6 +127,13 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store-dir", help="the folder of runs (default: the user's data dir)")
     parser.add_argument(
         "--memory-mb", type=int, help="RAM for planes with a disk store (default 2048)"
+    )
+    parser.add_argument(
+        "--show",
+        action="append",
+        metavar="COMPONENT=VALUES",
+        help="show only part of the stream, e.g. --show well=A01,A02 --show channel=DAPI "
+        "(producers send this viewer nothing else; repeat for more components)",
     )
     parser.add_argument(
         "--no-overview",

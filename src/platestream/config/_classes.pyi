@@ -48,6 +48,11 @@ class StreamingConfig(ConfigBase):
     planes not yet written and the rest of the viewer; when the disk lags, producers wait or
     drop, as counted
     """
+    show: Mapping[str, tuple[Any, ...]]
+    """what is streamed, as component -> the values shown, e.g. { well = ["A01", "A02"],
+    channel = ["DAPI"] } (step matches a step name or index; empty: everything); set per
+    step or function to stream part of it. The rest is counted 'filtered', never copied
+    """
     overview: bool
     """show each step's plate overview (every well a tile at its plate position, filled as
     wells arrive) once a plate has more than one well
@@ -74,6 +79,7 @@ class StreamingConfig(ConfigBase):
         store_dir: str | Unset = ...,
         store_codec: StoreCodec | str | Unset = ...,
         viewer_memory_mb: int | Unset = ...,
+        show: Mapping[str, tuple[Any, ...]] | Unset = ...,
         overview: bool | Unset = ...,
         overview_tile_px: int | Unset = ...,
         overview_site_layout: str | Unset = ...,
@@ -157,6 +163,7 @@ class NapariStreamingConfig(StreamingConfig, NapariDisplayConfig):
         store_dir: str | Unset = ...,
         store_codec: StoreCodec | str | Unset = ...,
         viewer_memory_mb: int | Unset = ...,
+        show: Mapping[str, tuple[Any, ...]] | Unset = ...,
         overview: bool | Unset = ...,
         overview_tile_px: int | Unset = ...,
         overview_site_layout: str | Unset = ...,

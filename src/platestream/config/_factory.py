@@ -32,6 +32,7 @@ from ._field_specs import (
     check_name,
     check_not_negative,
     check_port,
+    check_show,
     check_site_grid,
     suggest,
 )
@@ -106,6 +107,16 @@ def streaming_specs() -> list[FieldSpec]:
             "planes, planes not yet written and the rest of the viewer; when the disk lags, "
             "producers wait or drop, as counted",
             check_between(16, 1 << 20, " MiB (1 TiB)"),
+        ),
+        FieldSpec(
+            "show",
+            MapOf(TupleOf(Any)),
+            FrozenMap(),
+            'what is streamed, as component -> the values shown, e.g. { well = ["A01", '
+            '"A02"], channel = ["DAPI"] } (step matches a step name or index; empty: '
+            "everything); set per step or function to stream part of it. The rest is "
+            "counted 'filtered', never copied",
+            check_show,
         ),
         FieldSpec(
             "overview",

@@ -186,6 +186,17 @@ def check_between(low: float, high: float, unit: str = "") -> Check:
     return check
 
 
+def check_show(value: Mapping[str, Any]) -> str | None:
+    """A filter: each component with a non-empty list of values."""
+    for component, values in value.items():
+        if not values:
+            return f"{component}: expected a list of the values shown; found an empty one"
+        bad = [v for v in values if not isinstance(v, str | int) or isinstance(v, bool)]
+        if bad:
+            return f"{component}: expected text or whole numbers; found {bad[0]!r}"
+    return None
+
+
 _SITE_GRID = re.compile(r"^(auto|\d+\s*x\s*\d+)$")
 
 

@@ -64,6 +64,7 @@ from ._plate_format import (
     channel_names_from_index_xml,
     detect_format,
 )
+from ._show import Show, checked_show, describe_show, parse_show, shows
 from ._values import AxisValue, value_text
 
 __all__ = [
@@ -100,11 +101,14 @@ __all__ = [
     "ResizePlane",
     "SetAxisLabels",
     "SetDtype",
+    "Show",
     "UnrecognizedNameError",
     "WritePlane",
     "channel_names_from_htd",
     "channel_names_from_index_xml",
+    "checked_show",
     "declare",
+    "describe_show",
     "detect_format",
     "filled_planes",
     "is_image",
@@ -113,9 +117,11 @@ __all__ = [
     "locate",
     "missing_planes",
     "parse_name",
+    "parse_show",
     "plan",
     "plane_key",
     "plane_padding",
+    "shows",
     "update",
     "value_text",
     "why_not_shown",

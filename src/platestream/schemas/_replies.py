@@ -91,6 +91,12 @@ class ViewerState:
     queue_depth: int = wire_field("batches waiting for the display", minimum=0)
     queue_bytes: int = wire_field("bytes of pixels waiting for the display", minimum=0)
     memory_bytes: int = wire_field("resident memory of the viewer process", minimum=0)
+    filtered: int = wire_field(
+        "images the viewer left out by its filter (show); producers that honour the "
+        "handshake's show send none",
+        minimum=0,
+        default=0,
+    )
     display: DisplayState = wire_field(
         "what the display shows and how fast", default_factory=DisplayState
     )
@@ -114,6 +120,13 @@ class Pong(Message):
         "ping had no token or the wait ran out)"
     )
     state: ViewerState = wire_field("the viewer's counters at a glance")
+    show: Mapping[str, tuple[str, ...]] = wire_field(
+        "the viewer's filter: component -> the values it shows, e.g. "
+        '{"well": ["A01", "A02"]} ("step": a step name or index; empty: everything). '
+        "Producers send it nothing else and count the rest 'filtered'",
+        default_factory=dict,
+        max_length=64,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

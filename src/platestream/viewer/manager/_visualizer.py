@@ -46,7 +46,7 @@ from platestream.backend import (
     request_once,
 )
 from platestream.config import NapariStreamingConfig, resolve_current
-from platestream.layering import ImageItem
+from platestream.layering import ImageItem, checked_show
 from platestream.schemas import (
     Clear,
     Error,
@@ -149,9 +149,13 @@ class NapariStreamVisualizer:
         startup_timeout_s: float = 60.0,
         quit_timeout_s: float = 5.0,
         headless: bool = False,
+        show: Mapping[str, Iterable[Any]] | None = None,
     ) -> None:
+        """``show``: the viewer it starts shows only these component values, e.g.
+        ``{"well": ["A01", "A02"], "channel": ["DAPI"]}``; producers send it nothing else."""
         if on_conflict not in ("next", "fail"):
             raise ValueError("on_conflict is 'next' or 'fail'")
+        shown = checked_show(show or {})
         resolved = resolve_current(config if config is not None else NapariStreamingConfig())
         self.config = resolved.value
         self.title = title
@@ -163,6 +167,8 @@ class NapariStreamVisualizer:
         self.quit_timeout_s = quit_timeout_s
         self.headless = headless  # the viewer runs its own X server, for as long as it lives
         self.extra_arguments: list[str] = []  # more viewer options (e.g. --run to reopen)
+        for component, values in shown.items():
+            self.extra_arguments += ["--show", f"{component}={','.join(values)}"]
         self.host: str = self.config.napari_host
         self.port: int = self.config.napari_port
         self.pong: Pong | None = None

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from platestream.layering import parse_show
+
 from ..manager import MARKER, PORT_TAKEN, RECEIVER_FAILED
 
 __all__ = ["MARKER", "PORT_TAKEN", "build_parser", "main"]
@@ -54,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--codec", choices=("lz4", "zstd", "none"), default="lz4")
     parser.add_argument("--memory-mb", type=int, default=2048, help="RAM for planes (store = disk)")
+    parser.add_argument(
+        "--show",
+        action="append",
+        default=[],
+        metavar="COMPONENT=VALUES",
+        help="show only part of the stream, e.g. --show well=A01,A02 --show channel=DAPI; "
+        "producers send nothing else",
+    )
     parser.add_argument(
         "--no-overview",
         dest="overview",
@@ -188,7 +198,12 @@ def _reopen(pump: Any, source: Any) -> int:
 
 def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | None = None) -> int:
     """Run a viewer until it is told to end; ``on_ready(viewer)`` is for tests."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.show = parse_show(args.show)
+    except ValueError as err:
+        parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     xserver = None
     if args.headless:  # before Qt starts: it reads DISPLAY once
@@ -219,6 +234,7 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
 
     from ..manager import ViewerRecord, remove_record, write_record
 
+    show = args.show  # parsed in main
     viewer = napari.Viewer(title=args.title, show=not args.hidden)
     width, _, height = args.size.partition("x")
     viewer.window.resize(int(width), int(height))
@@ -227,7 +243,9 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
     try:
         # Zero-copy: the pump copies pixels from the producers' slots straight into the
         # layers, then gives the slots back (one copy instead of two).
-        options = ReceiverOptions(host=args.host, port=args.port, curve=curve, zero_copy=True)
+        options = ReceiverOptions(
+            host=args.host, port=args.port, curve=curve, zero_copy=True, show=show
+        )
         bounded = args.store != "memory" and args.memory_mb > 0
         if bounded:  # within viewer_memory_mb: freed planes go back to the system
             bound_heap()

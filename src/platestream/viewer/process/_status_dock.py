@@ -16,6 +16,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QLabel, QWidget
 
 from platestream.backend import Receiver
+from platestream.layering import describe_show
 
 from ._display_stats import DisplayStats
 from ._pump import Pump
@@ -27,6 +28,7 @@ ROWS = (
     ("received", "images received"),
     ("displayed", "images displayed"),
     ("dropped", "dropped"),
+    ("showing", "showing"),
     ("rate", "rate (images/s)"),
     ("latency", "send → display"),
     ("queue", "queue"),
@@ -54,6 +56,7 @@ class StatusDock(QWidget):
             layout.addRow(text, label)
         host = receiver.options.host
         self.labels["address"].setText(f"{host}:{receiver.data_port} / {receiver.control_port}")
+        self.showing = describe_show(receiver.options.show)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.refresh)
         self._timer.start(1000)
@@ -71,6 +74,11 @@ class StatusDock(QWidget):
         self.labels["received"].setText(str(state.received))
         self.labels["displayed"].setText(str(display.displayed))
         self.labels["dropped"].setText(str(state.dropped))
+        self.labels["showing"].setText(
+            self.showing
+            if not receiver_filters(self.receiver)
+            else f"{self.showing} (producers filter the rest; {state.filtered} left out here)"
+        )
         self.labels["rate"].setText(
             f"{display.receive_rate:.1f} received, {display.display_rate:.1f} displayed"
         )
@@ -95,6 +103,10 @@ class StatusDock(QWidget):
             if budget
             else "all planes in RAM (store = memory)"
         )
+
+
+def receiver_filters(receiver: Any) -> bool:
+    return bool(receiver.options.show)
 
 
 def store_text(display: Any) -> str:
