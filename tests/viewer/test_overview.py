@@ -96,18 +96,16 @@ def test_a_2x3_plate_fills_in_tile_by_tile_at_plate_positions() -> None:
     assert layout is not None and (layout.rows, layout.columns) == (2, 3)
     for number, well in enumerate(wells[:4]):
         assert np.all(cell_of(plate, well, 0) == 100 * (number + 1))
-    # the frame: arrived wells, wells not yet arrived, and the gaps between them
+    # the slots: arrived wells, wells not yet arrived, a failed one
     from platestream.store import well_position
 
     def state(well: str) -> int:
         position = well_position(well)
         assert position is not None
-        y, x = layout.well_origin(position)
-        return int(plate.frame[y + layout.tile // 2, x + layout.tile // 2])
+        return plate.state(position)
 
     assert [state(w) for w in wells] == [ARRIVED] * 4 + [NOT_YET] * 2
     assert plate.mark_failed("B03") and state("B03") == FAILED
-    assert plate.frame[0, 0] == 0  # the gap around the plate
     dirty, _ = plate.take_changes()
     assert {p.name for p in dirty} >= {"A01", "A02", "A03", "B01", "B03"}
     assert plate.take_changes() == (set(), False)
@@ -194,7 +192,10 @@ def test_a_declared_384_well_plate_is_sized_at_once_and_small_in_memory() -> Non
     layout = plate.geometry
     assert layout is not None and (layout.rows, layout.columns) == (16, 24)
     assert layout.grid == (3, 3)
-    per_channel = plate.channels["DAPI"].nbytes
+    # its canvas and its share of the RGB picture napari shows (its labels' margin too)
+    margin = max(12, layout.pitch // 2)
+    picture = (layout.shape[0] + margin) * (layout.shape[1] + margin) * 3
+    per_channel = plate.channels["DAPI"].nbytes + picture / 4
     assert per_channel <= 5e6, per_channel  # Squid's plate view holds ~5 MB per channel
 
 
@@ -239,3 +240,13 @@ def test_composing_adds_the_channels_through_their_colormaps_over_the_slots() ->
     assert middle("A01") == [base, 255, base + 127]  # half blue, full green (clipped)
     assert middle("A02") == [base, base, 255]  # full blue (clipped over its slot)
     assert middle("B01") == list(SLOT_COLORS[1])  # not yet: the empty slot's grey
+
+
+def test_any_dtype_goes_into_a_channels_canvas_without_wrapping() -> None:
+    plate = PlateOverview("01_blur", tile=16)
+    plate.add(item("A01"), np.full((32, 32), 200, np.uint8))  # the canvas: uint8
+    plate.add(item("A02"), np.full((32, 32), 1000, np.uint16))  # brighter than uint8 holds
+    plate.add(item("A03"), np.full((32, 32), np.nan, np.float32))
+    assert int(cell_of(plate, "A01", 0).max()) == 200
+    assert int(cell_of(plate, "A02", 0).min()) == 255  # clipped, not wrapped to 232
+    assert int(cell_of(plate, "A03", 0).max()) == 0

@@ -3,7 +3,8 @@
 Measures, each against a baseline of the same run:
 
 - ``memory``: the overview of a 384-well and a 1536-well plate, 9 sites and 4 channels,
-  at 64 px tiles and at the default tile: MB per channel (Squid's napari plate view, the
+  at 64 px tiles and at the default tile: MB per channel (its canvas, and its share of the
+  RGB picture napari shows) (Squid's napari plate view, the
   best published figure we found, holds about 5 MB per channel);
 - ``per_image``: a real napari viewer in this process, fed by a real receiver, streams
   96 wells x 4 sites x 3 channels of 1024 x 1024 uint16 into a disk store with the
@@ -56,7 +57,12 @@ def measure_memory(tile: int) -> dict[str, float]:
             )
             overviews.add(item, plane)
         plate = overviews.plates[(1, "raw")]
-        found[name] = overviews.nbytes / len(CHANNELS) / 1e6
+        layout = plate.geometry
+        assert layout is not None
+        # and the RGB picture napari shows (process._overview: the plate and its labels)
+        margin = max(12, layout.pitch // 2)
+        picture = (layout.shape[0] + margin) * (layout.shape[1] + margin) * 3
+        found[name] = (overviews.nbytes + picture) / len(CHANNELS) / 1e6
         found[f"{name}_tile"] = plate.geometry.tile if plate.geometry else 0
     return found
 

@@ -3,8 +3,8 @@
 Per streamed step, one small canvas per channel holds every well as a tile at its plate
 position (rows x columns of the plate's format), and each tile holds the well's sites in
 a grid. A plane is shrunk to its site's cell once, when it arrives, and written into the
-canvas; nothing else of it is kept. A ``frame`` canvas (uint8) marks each well's slot:
-not yet arrived, arrived, or failed in the pipeline.
+canvas; nothing else of it is kept. Each well's slot has a state: not yet arrived,
+arrived, or failed in the pipeline (``state``).
 
 Qt-free and napari-free: the viewer process shows the canvases as napari layers
 (``process._overview``) and asks ``locate`` where a click or the cursor is.
@@ -27,7 +27,7 @@ Array = np.ndarray[Any, Any]
 
 # Plate formats, smallest first: (rows, columns).
 PLATE_FORMATS = ((2, 3), (3, 4), (4, 6), (6, 8), (8, 12), (16, 24), (32, 48))
-# Frame values (the frame layer's colormap gives them their colours).
+# A well slot's state (``SLOT_COLORS`` gives them their colours).
 EMPTY, NOT_YET, ARRIVED, FAILED = 0, 1, 2, 3
 CONTRAST_WELLS = 8  # a channel's contrast spans its first wells, then it is the user's
 CONTRAST_PERCENTILES = (1.0, 99.5)
@@ -62,26 +62,24 @@ def check_site_layout(layout: str) -> str:
 
 
 def shrink(plane: Array, height: int, width: int) -> Array:
-    """``plane`` (Y, X; a stack: its middle plane) as ``height`` x ``width`` float32 means
-    of 2 x 2 samples per output pixel, evenly spread: the cost does not depend on the
-    plane's size (a 2160 x 2160 plane costs what a 256 one does)."""
+    """``plane`` (Y, X; a stack: its middle plane) as ``height`` x ``width`` float32: one
+    sample per output pixel, evenly spread, from a strided view of the plane (no copy of
+    it; the cost does not depend on its size: a 2160 x 2160 plane costs what a 256 one
+    does, and a tile keeps its plane's mean intensity)."""
     while plane.ndim > 2:
         plane = plane[plane.shape[0] // 2]
     rows, columns = plane.shape
     if rows == 0 or columns == 0:
         return np.zeros((height, width), np.float32)
-    step_y, step_x = rows // (2 * height), columns // (2 * width)
-    if step_y and step_x:  # a strided view: no gather, nothing copied but the samples
-        samples = plane[: 2 * height * step_y : step_y, : 2 * width * step_x : step_x]
-    else:  # a plane smaller than twice its cell: nearest pixels
-        ys = (np.arange(2 * height) * rows) // (2 * height)
-        xs = (np.arange(2 * width) * columns) // (2 * width)
-        samples = plane[np.ix_(ys, xs)]
-    samples = samples.astype(np.float32)
-    means: Array = (
-        samples[0::2, 0::2] + samples[1::2, 0::2] + samples[0::2, 1::2] + samples[1::2, 1::2]
-    ) / 4
-    return means
+    step_y, step_x = rows // height, columns // width
+    if step_y and step_x:  # the middle of each block of step_y x step_x pixels
+        view = plane[step_y // 2 : height * step_y : step_y, step_x // 2 : width * step_x : step_x]
+    else:  # a plane smaller than its cell: nearest pixels
+        ys = (np.arange(height) * rows) // height
+        xs = (np.arange(width) * columns) // width
+        view = plane[np.ix_(ys, xs)]
+    small: Array = view.astype(np.float32)
+    return small
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,7 @@ def geometry(rows: int, columns: int, sites: int, tile: int, layout: str) -> Geo
 
 @dataclass
 class PlateOverview:
-    """One step's plate map: a canvas per channel, and the frame of well slots."""
+    """One step's plate map: a canvas per channel, and the state of each well's slot."""
 
     title: str  # the step, e.g. "01_blur"
     tile: int = 96
@@ -141,7 +139,6 @@ class PlateOverview:
     sites: list[Any] = field(default_factory=list)  # site index -> value
     channels: dict[Hashable, Array] = field(default_factory=dict)  # channel -> canvas
     contrast: dict[Hashable, tuple[float, float]] = field(default_factory=dict)
-    frame: Array = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
     failed: set[WellPosition] = field(default_factory=set)
     #: what changed since ``take_changes``: wells to draw again, and the geometry
     dirty: set[WellPosition] = field(default_factory=set)
@@ -164,7 +161,7 @@ class PlateOverview:
 
     @property
     def nbytes(self) -> int:
-        return sum(canvas.nbytes for canvas in self.channels.values()) + self.frame.nbytes
+        return sum(canvas.nbytes for canvas in self.channels.values())
 
     def declare(self, wells: Iterable[Any], sites: Iterable[Any]) -> None:
         """The producer's declared plate: its wells and sites have their places at once."""
@@ -201,10 +198,10 @@ class PlateOverview:
             self.reshaped = True
         site_index = self.sites.index(site)
         y, x = layout.cell_origin(position, site_index)
-        small = shrink(plane, layout.cell, layout.cell)
-        if canvas.dtype.kind in "ui":
+        small = shrink(plane, layout.cell, layout.cell)  # the plane's own values
+        if plane.dtype != canvas.dtype and canvas.dtype.kind in "ui":  # e.g. uint16 into uint8
             limits = np.iinfo(canvas.dtype)
-            small = np.clip(np.rint(small), limits.min, limits.max)
+            small = np.clip(np.nan_to_num(small), limits.min, limits.max)
         canvas[y : y + layout.cell, x : x + layout.cell] = small
         self._cells.add((channel, position, site_index))
         self._widen_contrast(channel, position, small)
@@ -356,9 +353,6 @@ class PlateOverview:
                     moved[ny : ny + new.cell, nx : nx + new.cell] = block[np.ix_(pick, pick)]
             self.channels[channel] = moved
         self._geometry = new
-        self.frame = np.zeros(new.shape, np.uint8)
-        for position in self.all_positions(new):
-            self._mark(position)
         self.dirty = set(self.all_positions(new))
         self.reshaped = True
 
@@ -368,15 +362,7 @@ class PlateOverview:
                 yield WellPosition(row, column)
 
     def _mark(self, position: WellPosition) -> None:
-        layout = self._geometry
-        if layout is None:
-            return
-        y, x = layout.well_origin(position)
-        state = (
-            FAILED if position in self.failed else ARRIVED if position in self._arrived else NOT_YET
-        )
-        self.frame[y : y + layout.tile, x : x + layout.tile] = state
-        self.dirty.add(position)
+        self.dirty.add(position)  # its slot changed state: drawn again
 
 
 class Overviews:
@@ -431,7 +417,7 @@ class Overviews:
         self.plane_shapes.clear()
 
 
-# The slot colours of the composed overview (RGB), by frame value.
+# The slot colours of the composed overview (RGB), by state.
 SLOT_COLORS = {EMPTY: (0, 0, 0), NOT_YET: (52, 52, 58), ARRIVED: (8, 8, 8), FAILED: (150, 18, 18)}
 
 
