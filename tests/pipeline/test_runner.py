@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from platestream.pipeline._model import (
 )
 from platestream.pipeline._runner import RunOptions, run_pipeline
 from platestream.pipeline._synthetic import SyntheticPlate, write_plate
+from platestream.schemas import Ok
 
 ROOT = Path(__file__).parents[2]
 PLATE = SyntheticPlate(name="t", rows=1, columns=3, channels=("DAPI", "GFP"), sites=2, size=64)
@@ -129,6 +131,24 @@ def test_a_failing_step_names_step_well_and_function_and_other_wells_go_on(
     assert "in fail_on_empty" in result.failures[0].details
     done = {w.well: w.outputs for w in result.wells}
     assert done["A01"] == done["A03"] == 12 and done["A02"] == 8  # scale, before: 4 each
+
+
+def test_a_failed_well_is_told_to_the_viewer_for_its_plate_overview(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    broken = tmp_path / "plate"
+    write_plate(PLATE, broken)
+    target = broken / "TimePoint_1/t_A02_s1_w1.tif"
+    tifffile.imwrite(target, np.zeros_like(tifffile.imread(target)))
+    told: list[Any] = []
+    receiver.handle("wells_failed", lambda request: told.append(request.message) or Ok())
+    steps = (FunctionStep("check", (FunctionCall.of(fail_on_empty),)),)
+    pipeline = _pipeline(*steps, stream=True, port=receiver.data_port)
+    result = run_pipeline(pipeline, broken, RunOptions(workers=1, connect_timeout_s=20))
+    assert result.exit_code == 1
+    (message,) = told  # answered before run_pipeline went on: no wait needed
+    assert message.step_name == "check" and message.wells == ("A02",)
+    assert "'fail_on_empty': ValueError: this site is empty" in message.reason
 
 
 def test_workers_see_the_environment_of_each_run(

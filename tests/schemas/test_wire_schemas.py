@@ -46,6 +46,7 @@ from platestream.schemas import (
     Sync,
     Synced,
     ViewerState,
+    WellsFailed,
     WireDtype,
     WireError,
     WireItem,
@@ -107,6 +108,7 @@ SAMPLES = [
     Clear(),
     Shutdown(viewer_id="abc"),
     Snapshot(),
+    WellsFailed(step_name="blur", wells=("A02", "B03"), reason="ValueError: empty"),
     Pong(
         protocol=1,
         viewer_id="v",

@@ -250,3 +250,21 @@ def test_any_dtype_goes_into_a_channels_canvas_without_wrapping() -> None:
     assert int(cell_of(plate, "A01", 0).max()) == 200
     assert int(cell_of(plate, "A02", 0).min()) == 255  # clipped, not wrapped to 232
     assert int(cell_of(plate, "A03", 0).max()) == 0
+
+
+def test_failed_wells_are_marked_in_their_steps_overview_even_before_it_exists() -> None:
+    from platestream.store import well_position
+
+    overviews = Overviews(tile=16)
+    overviews.add(item("A01", step=1), flat(5))  # step 1 is "blur"
+    overviews.add(item("A02", step=1), flat(5))
+    assert overviews.mark_failed("blur", ["A02"]) == 1
+    assert overviews.mark_failed("segment", ["B01"]) == 0  # no overview of it yet
+    segment = ImageItem({"well": "A01", "site": 1}, 2, "segment_watershed", (64, 64), "uint16")
+    overviews.add(segment, flat(5))  # a function's stream of the step "segment"
+    a02, b01 = well_position("A02"), well_position("B01")
+    assert a02 is not None and b01 is not None
+    assert overviews.plates[(1, "blur")].state(a02) == FAILED
+    assert overviews.plates[(1, "blur")].state(b01) == NOT_YET  # failed in another step
+    assert overviews.plates[(2, "segment_watershed")].state(b01) == FAILED
+    assert overviews.mark_failed("", ["A01"]) == 2  # a worker that died: every step

@@ -4,6 +4,7 @@ sliders and the camera to a well, the status under the cursor, and the way back.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def wired(make_napari_viewer: Callable[..., Any]) -> Any:
     viewer.window.resize(1000, 700)
     receiver = Receiver(ReceiverOptions(port=0)).start()
     overviews = Overviews(tile=64)
-    pump, _caption = app._assemble(viewer, receiver, "overview", None, overviews)
+    pump, _caption = app.assemble(viewer, receiver, "overview", None, overviews)
     settings = config(receiver.data_port, overview=True)
     backend = NapariStreamingBackend(resolve_current(settings).value)
     yield viewer, pump, backend
@@ -137,6 +138,26 @@ def test_a_streamed_plate_shows_each_well_at_its_place_and_a_click_goes_there(
     slider.setValue((0.0, TOP / 2))
     assert plate.contrast["DAPI"] == (0.0, TOP / 2) and "DAPI" in plate.user_contrast
     assert int(shown.rgb[pixel][0]) == 255  # 4000 over a window up to 3000: saturated
+
+    # the pipeline reports B03 failed: its slot turns red under its images
+    from platestream.backend import request_once
+    from platestream.schemas import WellsFailed
+
+    replies: list[Any] = []
+    failed = WellsFailed(step_name="blur", wells=("B03",), reason="ValueError: empty")
+    port = pump.receiver.data_port
+    asking = threading.Thread(
+        target=lambda: replies.append(request_once("127.0.0.1", port, failed, timeout_s=10))
+    )
+    asking.start()
+    qtbot.waitUntil(lambda: bool(replies), timeout=10000)
+    asking.join(10)
+    assert replies[0].message.TYPE == "ok"
+    b03 = well_position("B03")
+    assert b03 is not None
+    y, x = layout.cell_origin(b03, 0)
+    red, green, _ = (int(v) for v in shown.rgb[margin + y + 2, margin + x + 2])  # dark half
+    assert red > 100 and green < 40, (red, green)
 
     # a real click on B02 (press and release on the canvas) moves the sliders there
     canvas = viewer.window._qt_viewer.canvas.native

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.gui, GUI, pytest.mark.timeout(120)]
 def wired(make_napari_viewer: Callable[..., Any]) -> Any:
     viewer = make_napari_viewer()
     receiver = Receiver(ReceiverOptions(port=0)).start()
-    pump, _caption = app._assemble(viewer, receiver, "in process")
+    pump, _caption = app.assemble(viewer, receiver, "in process")
     backend = NapariStreamingBackend(resolve_current(config(receiver.data_port)).value)
     yield viewer, pump, backend
     backend.close()
@@ -224,7 +224,7 @@ def test_a_reopened_run_shows_its_first_well_at_once_and_places_the_rest_after(
     viewer = make_napari_viewer()
     receiver = Receiver(ReceiverOptions(port=0))
     source = open_source("disk", "", "reopen", "lz4", 64, str(run))
-    pump, _caption = app._assemble(viewer, receiver, "reopen", source)
+    pump, _caption = app.assemble(viewer, receiver, "reopen", source)
     try:
         assert app._reopen(pump, source) == 12
         stored = pump.plans.store.layers

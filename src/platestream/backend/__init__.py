@@ -32,6 +32,7 @@ from ._streaming import (
     checked_layout,
     get_backend,
     registered_backends,
+    report_failed,
 )
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ __all__ = [
     "pid_alive",
     "pidfd_open",
     "registered_backends",
+    "report_failed",
     "request_once",
     "resident_bytes",
 ]

@@ -34,7 +34,7 @@ from platestream.layering import (
     why_not_shown,
     why_not_shown_values,
 )
-from platestream.schemas import DropReason, display_to_wire
+from platestream.schemas import DropReason, WellsFailed, display_to_wire
 
 from ._host_arrays import to_host_array, wire_dtype
 from ._link import Link, LinkOptions, OutgoingImage, SaveReport
@@ -434,3 +434,37 @@ def _whole_float_labels(array: np.ndarray, item: ImageItem) -> np.ndarray:
             "fit int32 to be converted; found fractions, NaN/inf or values out of range"
         )
     return array.astype(np.int32)
+
+
+def report_failed(
+    config: Any, wells: Sequence[str], step_name: str = "", reason: str = "", timeout_s: float = 2.0
+) -> bool:
+    """Tell the viewer of ``config`` (a resolved streaming config) that these wells failed
+    in step ``step_name`` (empty: every step), so its plate overview marks them. Never
+    raises: a viewer that is gone or does not answer in ``timeout_s`` is logged, False."""
+    from ._control_client import ControlTimeout, request_once
+
+    curve = None
+    if not is_loopback(config.napari_host):
+        curve = KeyStore().client(config.napari_host)
+        if curve is None:
+            log.warning(
+                "no CURVE keys for %s: its viewer is not told of failed wells", config.napari_host
+            )
+            return False
+    message = WellsFailed(
+        step_name=step_name, wells=tuple(str(w) for w in wells), reason=reason[:4096]
+    )
+    try:
+        reply = request_once(
+            config.napari_host, config.napari_port, message, timeout_s=timeout_s, curve=curve
+        )
+    except (ControlTimeout, OSError) as err:
+        log.warning(
+            "the viewer at %s:%s was not told of failed wells: %s",
+            config.napari_host,
+            config.napari_port,
+            err,
+        )
+        return False
+    return reply.message.TYPE == "ok"

@@ -93,7 +93,7 @@ def measure_per_image(wells: int = 96, side: int = 1024) -> dict[str, float]:
     from platestream.backend import NapariStreamingBackend, Receiver, ReceiverOptions
     from platestream.config import resolve_current
     from platestream.viewer.layer_model import Overviews, open_source
-    from platestream.viewer.process import _app as app
+    from platestream.viewer.process import assemble
 
     sites, channels = 4, CHANNELS[:3]
     planes = microscopy_planes(side, 12)
@@ -103,7 +103,7 @@ def measure_per_image(wells: int = 96, side: int = 1024) -> dict[str, float]:
         receiver = Receiver(ReceiverOptions(port=0)).start()
         source: Any = open_source("disk", runs, "overview", "lz4", 2048)
         overviews = Overviews()
-        pump, _caption = app._assemble(viewer, receiver, "overview", source, overviews)
+        pump, _caption = assemble(viewer, receiver, "overview", source, overviews)
         clock = _Clock()
         store = pump.plans.store
         overviews.add = clock.wrap("overview_add", overviews.add)  # type: ignore[method-assign]

@@ -192,12 +192,35 @@ def run_pipeline(
     workers = options.workers or pipeline.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
     started = time.monotonic()
+    report = _failures_to(configs, on_result)
     if workers == 1:
-        results = _run_here(tasks, configs, options, on_result, layout)
+        results = _run_here(tasks, configs, options, report, layout)
     else:
-        results = _run_pool(tasks, configs, options, workers, on_result, layout)
+        results = _run_pool(tasks, configs, options, workers, report, layout)
     failures = [r.failure for r in results if r.failure is not None]
     return RunResult(results, time.monotonic() - started, workers, failures)
+
+
+def _failures_to(
+    configs: Sequence[Any], on_result: Callable[[WellResult], None] | None
+) -> Callable[[WellResult], None] | None:
+    """``on_result``, and a well that failed is told to every viewer (its plate overview
+    marks it in the step that failed; a worker that died: in every step)."""
+    if not configs:
+        return on_result
+
+    def report(result: WellResult) -> None:
+        failure = result.failure
+        if failure is not None:
+            from platestream.backend import report_failed
+
+            step = "" if failure.step == "-" else failure.step
+            for config in configs:
+                report_failed(config, [failure.well], step, str(failure))
+        if on_result is not None:
+            on_result(result)
+
+    return report
 
 
 def _run_here(

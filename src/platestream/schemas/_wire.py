@@ -23,7 +23,7 @@ from platestream.config import DeliveryMode
 from platestream.layering import ImageItem, LayerKind
 
 from ._display import display_schema
-from ._wire_fields import MAX_DIMS, MAX_ITEMS, MAX_NAME, wire_field
+from ._wire_fields import MAX_DIMS, MAX_ITEMS, MAX_NAME, MAX_TEXT, wire_field
 
 PROTOCOL_VERSION: Final = 1
 
@@ -321,6 +321,20 @@ class Shutdown(Message):
     viewer_id: str = wire_field(
         "if set, the viewer refuses unless this is its id", default="", max_length=64
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WellsFailed(Message):
+    """Wells whose step failed in the pipeline: the plate overview marks them."""
+
+    TYPE: ClassVar[str] = "wells_failed"
+    PORT: ClassVar[str] = "request"
+    step_name: str = wire_field(
+        "the step that failed (empty: every step, e.g. its worker process died)",
+        max_length=MAX_NAME,
+    )
+    wells: tuple[str, ...] = wire_field("the wells, as the plate names them", max_length=4096)
+    reason: str = wire_field("what went wrong, for the viewer's log", max_length=MAX_TEXT)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,6 +12,7 @@ Qt-free and napari-free: the viewer process shows the canvases as napari layers
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -32,6 +33,18 @@ EMPTY, NOT_YET, ARRIVED, FAILED = 0, 1, 2, 3
 CONTRAST_WELLS = 8  # a channel's contrast spans its first wells, then it is the user's
 CONTRAST_PERCENTILES = (1.0, 99.5)
 _GRID = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
+
+
+def _of_step(stream: str, step: str) -> bool:
+    """Whether a stream's images (``blur``, or ``blur_<function>`` for a step of several
+    functions) belong to ``step`` (empty: to every step)."""
+    return not step or stream == step or stream.startswith(f"{step}_")
+
+
+@functools.lru_cache(maxsize=8192)
+def _position(well: Any) -> WellPosition | None:
+    """``well_position``, remembered: a plate names its wells again and again."""
+    return well_position(well)
 
 
 def plate_format(rows: int, columns: int) -> tuple[int, int]:
@@ -150,6 +163,7 @@ class PlateOverview:
     _cells: set[tuple[Hashable, WellPosition, int]] = field(default_factory=set)
     _arrived: set[WellPosition] = field(default_factory=set)
     _fitted: tuple[int, int] = (-1, -1)  # wells and sites the geometry was made for
+    _site_index: dict[Any, int] = field(default_factory=dict)
 
     @property
     def geometry(self) -> Geometry | None:
@@ -170,8 +184,9 @@ class PlateOverview:
             if position is not None:
                 self.wells.setdefault(position, str(name))
         for site in sites:
-            if site not in self.sites:
+            if site not in self._site_index:
                 self.sites.append(site)
+                self._site_index[site] = len(self.sites) - 1
         self._fit()
 
     def add(self, item: ImageItem, plane: Array) -> bool:
@@ -180,13 +195,16 @@ class PlateOverview:
         if item.kind is not LayerKind.IMAGE:
             return False
         lookup = item.lookup
-        position = well_position(lookup.get("well", ""))
+        position = _position(lookup.get("well", ""))
         if position is None:
             return False
-        self.wells.setdefault(position, str(lookup["well"]))
+        if position not in self.wells:
+            self.wells[position] = str(lookup["well"])
         site = lookup.get("site")
-        if site not in self.sites:
+        site_index = self._site_index.get(site)
+        if site_index is None:
             self.sites.append(site)
+            site_index = self._site_index[site] = len(self.sites) - 1
         channel = lookup.get("channel")
         self._fit()
         layout = self._geometry
@@ -196,7 +214,6 @@ class PlateOverview:
             dtype = plane.dtype if plane.dtype.kind in "uif" and plane.itemsize <= 4 else np.float32
             canvas = self.channels[channel] = np.zeros(layout.shape, dtype)
             self.reshaped = True
-        site_index = self.sites.index(site)
         y, x = layout.cell_origin(position, site_index)
         small = shrink(plane, layout.cell, layout.cell)  # the plane's own values
         if plane.dtype != canvas.dtype and canvas.dtype.kind in "ui":  # e.g. uint16 into uint8
@@ -381,6 +398,7 @@ class Overviews:
         self.plane_shapes: dict[tuple[int, str], tuple[int, ...]] = {}
         self._wells: dict[Any, None] = {}
         self._sites: dict[Any, None] = {}
+        self._failed: dict[str, set[Any]] = {}  # step name ("": every step) -> wells
 
     @property
     def nbytes(self) -> int:
@@ -393,7 +411,7 @@ class Overviews:
             plate.declare(self._wells, self._sites)
 
     def add(self, item: ImageItem, plane: Array, colormap: str | None = None) -> bool:
-        if item.kind is not LayerKind.IMAGE or well_position(item.lookup.get("well", "")) is None:
+        if item.kind is not LayerKind.IMAGE or _position(item.lookup.get("well", "")) is None:
             return False
         key = (item.step_index, item.step_name)
         plate = self.plates.get(key)
@@ -402,14 +420,25 @@ class Overviews:
             plate = PlateOverview(title, self.tile, self.site_layout, self.max_side)
             self.plates[key] = plate
             plate.declare(self._wells, self._sites)
+            for step, wells in self._failed.items():  # reported before its first image
+                if _of_step(item.step_name, step):
+                    for well in wells:
+                        plate.mark_failed(well)
             self.plane_shapes[key] = tuple(plane.shape[-2:])
         channel = item.lookup.get("channel")
         self.colormaps.setdefault((key, channel), colormap)
         return plate.add(item, plane)
 
-    def mark_failed(self, step_index: int, step_name: str, well: Any) -> bool:
-        plate = self.plates.get((step_index, step_name))
-        return plate is not None and plate.mark_failed(well)
+    def mark_failed(self, step_name: str, wells: Iterable[Any]) -> int:
+        """Wells whose step ``step_name`` failed (empty name: every step): marked in that
+        step's overview, now or when it is made; returns how many overviews changed."""
+        wells = tuple(wells)
+        self._failed.setdefault(step_name, set()).update(wells)
+        changed = 0
+        for (_, name), plate in self.plates.items():
+            if _of_step(name, step_name):
+                changed += sum(plate.mark_failed(well) for well in wells) > 0
+        return changed
 
     def clear(self) -> None:
         self.plates.clear()

@@ -56,6 +56,7 @@ from platestream.schemas import (
     SnapshotReply,
     StatusReport,
     StatusRequest,
+    WellsFailed,
     WireError,
 )
 
@@ -366,6 +367,15 @@ class NapariStreamVisualizer:
 
     def clear(self, timeout_s: float = 10.0) -> None:
         self._request(Clear(), timeout_s)
+
+    def mark_failed(
+        self, wells: Sequence[str], step_name: str = "", reason: str = "", timeout_s: float = 5.0
+    ) -> None:
+        """Tell the viewer these wells failed in step ``step_name`` (empty: every step):
+        its plate overview marks them."""
+        self._request(
+            WellsFailed(step_name=step_name, wells=tuple(wells), reason=reason[:4096]), timeout_s
+        )
 
     def close(self) -> None:
         """Stop streaming (the viewer keeps running if it is persistent)."""

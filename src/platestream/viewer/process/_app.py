@@ -25,7 +25,7 @@ from platestream.layering import parse_show
 
 from ..manager import MARKER, PORT_TAKEN, RECEIVER_FAILED
 
-__all__ = ["MARKER", "PORT_TAKEN", "build_parser", "main"]
+__all__ = ["MARKER", "PORT_TAKEN", "assemble", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,7 +133,7 @@ class _Lifetime:
             os.close(self._pidfd)
 
 
-def _assemble(
+def assemble(
     viewer: Any, receiver: Any, title: str, source: Any = None, overviews: Any = None
 ) -> tuple[Any, Any]:
     """The pump, status dock and slice caption around a viewer and a receiver; ``source``
@@ -279,7 +279,7 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
             overviews = Overviews(args.overview_tile, args.overview_sites, max_texture_side())
         except ValueError as err:
             _emit("warning", message=f"--overview-sites {err}; no plate overview")
-    pump, caption = _assemble(viewer, receiver, args.title, source, overviews)
+    pump, caption = assemble(viewer, receiver, args.title, source, overviews)
     reopened = _reopen(pump, source)
 
     def shut_down() -> None:

@@ -33,6 +33,7 @@ from platestream.schemas import (
     Ok,
     Snapshot,
     SnapshotReply,
+    WellsFailed,
 )
 
 from ..layer_model import NapariApplier, Plans, display_key, layers_report
@@ -92,7 +93,7 @@ class Pump(QObject):
         self.arrived.connect(self._schedule, Qt.ConnectionType.QueuedConnection)
         self.gui_request.connect(self._on_gui_request, Qt.ConnectionType.QueuedConnection)
         receiver.on_arrival(self._arrival)
-        for kind in ("clear", "snapshot", "shutdown", "layers"):
+        for kind in ("clear", "snapshot", "shutdown", "layers", "wells_failed"):
             receiver.handle(kind, self._to_gui)
         source = self.plans.store.source
         if hasattr(source, "on_relief"):  # the disk caught up: take what waited
@@ -334,6 +335,18 @@ class Pump(QObject):
         if kind == "layers":
             self._apply_all()
             return layers_report(self.viewer, self.applier.layers, self.caption())
+        if kind == "wells_failed":
+            assert isinstance(request.message, WellsFailed)
+            failed = request.message
+            log.warning(
+                "wells %s failed in step %r: %s", failed.wells, failed.step_name, failed.reason
+            )
+            overviews = self.plans.store.overviews
+            if overviews is not None:
+                overviews.mark_failed(failed.step_name, failed.wells)
+                if self.overview is not None:
+                    self.overview.update(force=True)
+            return Ok()
         return Error(code=ErrorCode.UNSUPPORTED, message=kind)
 
     def _apply_all(self) -> None:
