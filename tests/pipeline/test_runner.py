@@ -110,13 +110,19 @@ def test_group_by_stacks_images_and_projections_drop_the_component(
     assert np.array_equal(tifffile.imread(out), np.maximum(*sites).astype(np.float32))
 
 
-def test_a_failing_step_names_step_well_and_function_and_other_wells_go_on(
-    plate: Path, tmp_path: Path
-) -> None:
+def plate_with_an_empty_site(tmp_path: Path) -> Path:
+    """The test plate, with well A02's first site all zeros (``fail_on_empty`` fails)."""
     broken = tmp_path / "plate"
     write_plate(PLATE, broken)
     target = broken / "TimePoint_1/t_A02_s1_w1.tif"
     tifffile.imwrite(target, np.zeros_like(tifffile.imread(target)))
+    return broken
+
+
+def test_a_failing_step_names_step_well_and_function_and_other_wells_go_on(
+    plate: Path, tmp_path: Path
+) -> None:
+    broken = plate_with_an_empty_site(tmp_path)
     steps = (
         FunctionStep("scale", (FunctionCall.of(double),)),
         FunctionStep(
@@ -136,10 +142,7 @@ def test_a_failing_step_names_step_well_and_function_and_other_wells_go_on(
 def test_a_failed_well_is_told_to_the_viewer_for_its_plate_overview(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    broken = tmp_path / "plate"
-    write_plate(PLATE, broken)
-    target = broken / "TimePoint_1/t_A02_s1_w1.tif"
-    tifffile.imwrite(target, np.zeros_like(tifffile.imread(target)))
+    broken = plate_with_an_empty_site(tmp_path)
     told: list[Any] = []
     receiver.handle("wells_failed", lambda request: told.append(request.message) or Ok())
     steps = (FunctionStep("check", (FunctionCall.of(fail_on_empty),)),)

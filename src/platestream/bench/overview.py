@@ -32,7 +32,7 @@ from platestream.config import NapariStreamingConfig
 from platestream.layering import ImageItem
 from platestream.store import row_name
 
-from .plate_scale import microscopy_planes
+from .plate_scale import microscopy_planes, stream_wells
 from .viewer import _free_port, _wait, measure_plate
 
 CHANNELS = ["DAPI", "GFP", "RFP", "Cy5"]
@@ -114,26 +114,16 @@ def measure_per_image(wells: int = 96, side: int = 1024) -> dict[str, float]:
         config = NapariStreamingConfig(napari_port=receiver.data_port, delivery="lossless")
         backend = NapariStreamingBackend(resolve_current(config).value)
         application: Any = QApplication.instance()
+
+        def pump_events(_: int) -> None:
+            application.processEvents()  # the viewer shows what came while we sent
+
         total = wells * sites * len(channels)
         try:
             backend.declare_layout(
                 {"well": names, "site": list(range(1, sites + 1)), "channel": channels}
             )
-            number = 0
-            for well in names:
-                arrays, items = [], []
-                for site in range(1, sites + 1):
-                    for channel in channels:
-                        arrays.append(planes[number % len(planes)])
-                        number += 1
-                        components: dict[str, int | str] = {
-                            "well": well,
-                            "site": site,
-                            "channel": channel,
-                        }
-                        items.append(ImageItem(components, 1, "raw", (side, side), "uint16"))
-                backend.save_batch(arrays, items)
-                application.processEvents()
+            stream_wells(backend.save_batch, names, sites, channels, planes, pump_events)
             deadline = time.monotonic() + 600
             while pump.stats.displayed < total and time.monotonic() < deadline:
                 application.processEvents()
@@ -172,20 +162,7 @@ def _plate_96(visualizer: Any, side: int = 512) -> float:
     visualizer.declare_layout(
         {"well": names, "site": list(range(1, sites + 1)), "channel": channels}
     )
-    number = 0
-    for well in names:
-        arrays, items = [], []
-        for site in range(1, sites + 1):
-            for channel in channels:
-                arrays.append(planes[number % len(planes)])
-                number += 1
-                components: dict[str, int | str] = {
-                    "well": well,
-                    "site": site,
-                    "channel": channel,
-                }
-                items.append(ImageItem(components, 1, "raw", (side, side), "uint16"))
-        visualizer.save_batch(arrays, items)
+    stream_wells(visualizer.save_batch, names, sites, channels, planes)
     total = len(names) * sites * len(channels)
     _wait(visualizer, lambda s: s.state.display.displayed >= shown + total, 600)
     return time.perf_counter() - start

@@ -74,6 +74,32 @@ def microscopy_planes(side: int, count: int) -> list[np.ndarray]:
     return planes
 
 
+def stream_wells(
+    send: Any,
+    wells: list[str],
+    sites: int,
+    channels: list[str],
+    planes: list[np.ndarray],
+    each: Any = None,
+) -> int:
+    """Every well's sites x channels as one batch, ``send(arrays, items)`` (step 1, "raw"),
+    the planes taken in turn; ``each(index)`` after each well. Returns the images sent."""
+    number = 0
+    for index, well in enumerate(wells):
+        arrays, items = [], []
+        for site in range(1, sites + 1):
+            for channel in channels:
+                plane = planes[number % len(planes)]
+                arrays.append(plane)
+                number += 1
+                components: dict[str, int | str] = {"well": well, "site": site, "channel": channel}
+                items.append(ImageItem(components, 1, "raw", plane.shape, str(plane.dtype)))
+        send(arrays, items)
+        if each is not None:
+            each(index)
+    return number
+
+
 def wells_of(count: int) -> list[str]:
     """``count`` wells of the plate format that holds them, row by row (A01, A02...)."""
     columns = 48 if count > 384 else 24 if count > 96 else 12
@@ -146,20 +172,7 @@ def measure_screen(
             # as the pipeline runner does: the plate's layout first, then the images
             layout = {"well": wells_of(wells), "site": range(1, sites + 1), "channel": channels}
             visualizer.declare_layout(layout)
-            number = 0
-            for well in wells_of(wells):
-                arrays, items = [], []
-                for site in range(1, sites + 1):
-                    for channel in channels:
-                        arrays.append(planes[number % len(planes)])
-                        number += 1
-                        components: dict[str, int | str] = {
-                            "well": well,
-                            "site": site,
-                            "channel": channel,
-                        }
-                        items.append(ImageItem(components, 1, "raw", (side, side), "uint16"))
-                visualizer.save_batch(arrays, items)
+            stream_wells(visualizer.save_batch, wells_of(wells), sites, channels, planes)
 
             def stored(s: Any) -> bool:
                 d = s.state.display

@@ -117,6 +117,7 @@ class OverviewLayers:
         self.shown: dict[tuple[int, str], _Shown] = {}
         self.redraws = 0  # redraws handed to napari (for the benchmark)
         self.on_shown: Any = lambda: None  # a new overview (the dock lists its channels)
+        self.closed = False
         self._waiting_since: float | None = None  # changes not drawn since then
         self._timer = QTimer()
         self._timer.setSingleShot(True)
@@ -133,6 +134,8 @@ class OverviewLayers:
         """Draw what changed once the display has been quiet for ``QUIET_S`` (images keep
         coming: the detailed layers go first), and at least every ``REDRAW_S`` while a
         plate streams in; ``force``: now."""
+        if self.closed:
+            return
         now = time.monotonic()
         if not force:
             if self._waiting_since is None:
@@ -161,7 +164,7 @@ class OverviewLayers:
             self.contrast.follow()
         if first and self.shown:  # the overview is the home view; after napari's own fit
             self.show_overview()
-            QTimer.singleShot(0, self.show_overview)
+            QTimer.singleShot(0, self._home)
 
     def _plate_part(self, shown: _Shown) -> np.ndarray:
         return shown.rgb[shown.margin :, shown.margin :]
@@ -327,10 +330,18 @@ class OverviewLayers:
         except KeyError:
             return None
 
+    def close(self) -> None:
+        """No more drawing (the viewer is closing): timers stop, later calls do nothing."""
+        self.closed = True
+        self._timer.stop()
+
     def show_overview(self) -> bool:
-        """The camera back on the plate overviews; False if there are none yet."""
-        if not self.shown:
+        """The camera back on the plate overviews; False if there are none (or the viewer
+        is closing)."""
+        if self.closed or not self.shown:
             return False
+        if any(shown.layer not in self.viewer.layers for shown in self.shown.values()):
+            return False  # the user removed one: the camera stays
         tops, lefts, bottoms, rights = [], [], [], []
         for shown in self.shown.values():
             height, width = np.asarray(shown.rgb.shape[:2]) * shown.scale
@@ -344,6 +355,10 @@ class OverviewLayers:
         return True
 
     def _key_overview(self, viewer: Any) -> None:
+        self.show_overview()
+
+    @never_raises
+    def _home(self) -> None:
         self.show_overview()
 
 

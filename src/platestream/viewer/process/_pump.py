@@ -133,6 +133,8 @@ class Pump(QObject):
         """Stop applying (before the receiver closes): later signals and timers do nothing."""
         self.closed = True
         self._timer.stop()
+        if self.overview is not None:
+            self.overview.close()
 
     def apply(self) -> int:
         """Drain the receiver, plan, update napari; returns the images shown.
