@@ -58,15 +58,24 @@ def test_items_without_a_plate_position_are_shown_and_counted(tmp_path: Path) ->
     source.close()
 
 
-def test_a_lagging_disk_is_backpressure_then_relief(tmp_path: Path) -> None:
-    source = open_source("disk", str(tmp_path), "t", memory_mb=17)
+def stalled_disk(
+    tmp_path: Path, memory_mb: int, planes: int
+) -> tuple[StoredPlanes, threading.Event, np.ndarray]:
+    """A disk source whose writer takes nothing for now, holding ``planes`` planes of
+    2 MiB; the event is set when it relieves the display."""
+    source = open_source("disk", str(tmp_path), "t", memory_mb=memory_mb)
     assert isinstance(source, StoredPlanes) and source.run is not None
     relieved = threading.Event()
     source.on_relief = relieved.set
     source.run.defer(600.0, 1 << 40)  # the disk takes nothing for now
     big = np.zeros((1024, 1024), np.uint16)  # 2 MiB
-    for site in range(1, 10):  # 18 MiB waiting for a 17 MiB budget
+    for site in range(1, planes + 1):
         source.put(ImageItem({"well": "A01", "site": site}, 0, "raw", big.shape, "uint16"), big)
+    return source, relieved, big
+
+
+def test_a_lagging_disk_is_backpressure_then_relief(tmp_path: Path) -> None:
+    source, relieved, big = stalled_disk(tmp_path, memory_mb=17, planes=9)  # 18 MiB waiting
     assert source.congested and source.cache.pinned_bytes == 9 * big.nbytes
     assert source.lags(big.nbytes)  # what the pump asks before it takes the next batch
     assert source.run.flush(60)  # the disk catches up
@@ -77,14 +86,7 @@ def test_a_lagging_disk_is_backpressure_then_relief(tmp_path: Path) -> None:
 
 
 def test_the_next_batch_waits_until_the_budget_has_room_for_all_of_it(tmp_path: Path) -> None:
-    source = open_source("disk", str(tmp_path), "t", memory_mb=16)
-    assert isinstance(source, StoredPlanes) and source.run is not None
-    relieved = threading.Event()
-    source.on_relief = relieved.set
-    source.run.defer(600.0, 1 << 40)  # the disk takes nothing for now
-    big = np.zeros((1024, 1024), np.uint16)  # 2 MiB
-    for site in range(1, 6):  # 10 MiB waiting: 6 MiB of room left
-        source.put(ImageItem({"well": "A01", "site": site}, 0, "raw", big.shape, "uint16"), big)
+    source, relieved, _ = stalled_disk(tmp_path, memory_mb=16, planes=5)  # 6 MiB of room left
     assert not source.congested and source.cache.room == 6 << 20
     assert not source.lags(6 << 20)
     assert source.lags(8 << 20)  # a batch of four planes would overshoot the budget
