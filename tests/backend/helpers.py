@@ -50,6 +50,7 @@ class Child:
 
     proc: subprocess.Popen[str]
     lines: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
+    history: list[dict[str, Any]] = field(default_factory=list)  # every line, as read
     stderr: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -60,7 +61,9 @@ class Child:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             try:
-                self.lines.put(json.loads(line))
+                parsed = json.loads(line)
+                self.history.append(parsed)
+                self.lines.put(parsed)
             except ValueError:
                 self.lines.put({"event": "text", "text": line})
         self.lines.put({"event": "eof"})

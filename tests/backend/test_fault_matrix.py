@@ -87,6 +87,9 @@ def test_a_viewer_fault_mid_stream(children: list[Child], fault: str, mode: str)
     for status in counters:
         dropped_here = dict(status["dropped"])
         viewer_drops += dropped_here.pop("lost", 0) * IMAGES + sum(dropped_here.values())
+    if signum != signal.SIGSTOP and not counters[:-1]:  # killed: it said each drop as it went
+        for said in (line for line in viewer.history if line.get("event") == "dropped"):
+            viewer_drops += said["images"] * (IMAGES if said["reason"] == "lost" else 1)
     handed = BATCHES * IMAGES
     dropped = dict(done["dropped"])
     # Counted among the sent: replaced by a newer image of their plane (live), or sent to a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from platestream.schemas import DropReason, ProducerReport
@@ -45,6 +46,8 @@ class ReceiverCounters:
         self.batches = 0
         self.images = 0
         self.filtered = 0  # left out by the viewer's show filter
+        #: told of every drop as it is counted (the bare receiver's --echo prints them)
+        self.on_drop: Callable[[DropReason, int], None] | None = None
         self.bytes = 0
         self.dropped: Counter[DropReason] = Counter()
         self.producers: OrderedDict[str, ProducerCounters] = OrderedDict()
@@ -65,6 +68,8 @@ class ReceiverCounters:
             self.dropped[reason] += count
             if producer is not None and producer in self.producers:
                 self.producers[producer].dropped[reason] += count
+        if self.on_drop is not None:  # before the drop is acknowledged to the producer
+            self.on_drop(reason, count)
 
     def received(self, producer: str, images: int, nbytes: int) -> None:
         with self.lock:

@@ -2,7 +2,9 @@
 
 A stand-in viewer for benchmarks, tests and debugging. It prints one JSON line when it
 listens (``{"event": "ready", "data_port": ..., ...}``); with ``--echo``, one line per
-image received (its component values, extra values and a CRC-32 of its pixels); and
+image received (its component values, extra values and a CRC-32 of its pixels) and one
+per drop as it is counted (``{"event": "dropped", "reason": ..., "images": n}``, said
+before the producer hears of it, so a viewer killed with SIGKILL leaves its account); and
 ``{"event": "stopped"}`` with the final counters when it ends (a ``shutdown`` request,
 SIGTERM or SIGINT). Like the napari viewer it receives zero-copy (pixels lent from the
 producers' pools, released once used); ``--copy`` copies them out instead.
@@ -101,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     keep_large_buffers()  # inline frames land in reused heap memory, not fresh mmaps
     receiver = Receiver(options)
+    if args.echo:  # every image's fate is said: shown (an image line) or dropped, and why
+        receiver.counters.on_drop = lambda reason, images: _emit(
+            "dropped", reason=reason.value, images=images
+        )
     hold = threading.Event()
     if args.hold:
         hold.set()
