@@ -170,6 +170,8 @@ def test_each_step_has_its_plate_and_channels_keep_their_colormaps() -> None:
 
 
 def test_contrast_spans_the_first_wells_of_a_channel_then_stays() -> None:
+    from platestream.store import well_position
+
     plate = PlateOverview("01_blur", tile=32)
     wells = [f"A{c:02d}" for c in range(1, 13)]
     for number, well in enumerate(wells):
@@ -179,7 +181,11 @@ def test_contrast_spans_the_first_wells_of_a_channel_then_stays() -> None:
         if number == 0:
             assert plate.contrast["DAPI"] == (50.0, 100.0)
     assert plate.contrast["DAPI"] == (50.0, 800.0)  # the first 8 wells, not the 12th
-    assert plate.contrast_changed == {"DAPI"}
+    plate.take_changes()
+    plate.set_contrast("DAPI", (0, 100))  # the user's: every arrived tile is drawn again
+    assert plate.take_changes()[0] == {well_position(w) for w in wells}
+    plate.add(item("B01"), flat(5000))
+    assert plate.contrast["DAPI"] == (0.0, 100.0)  # and it stays the user's
 
 
 def test_a_declared_384_well_plate_is_sized_at_once_and_small_in_memory() -> None:

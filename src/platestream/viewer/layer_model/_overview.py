@@ -156,7 +156,6 @@ class PlateOverview:
     #: what changed since ``take_changes``: wells to draw again, and the geometry
     dirty: set[WellPosition] = field(default_factory=set)
     reshaped: bool = False
-    contrast_changed: set[Hashable] = field(default_factory=set)
     user_contrast: set[Hashable] = field(default_factory=set)  # set by the user: kept
     _contrast_wells: dict[Hashable, set[WellPosition]] = field(default_factory=dict)
     _geometry: Geometry | None = None
@@ -245,7 +244,6 @@ class PlateOverview:
         limits = (low, high if high > low else low + 1.0)
         if limits != self.contrast.get(channel):
             self.contrast[channel] = limits
-            self.contrast_changed.add(channel)
             self.dirty |= self._arrived  # every tile shows the new contrast
 
     def set_contrast(self, channel: Hashable, limits: tuple[float, float]) -> None:

@@ -115,8 +115,6 @@ class OverviewLayers:
         self.plans = plans
         self.overviews = overviews
         self.shown: dict[tuple[int, str], _Shown] = {}
-        self.redraws = 0  # redraws handed to napari (for the benchmark)
-        self.on_shown: Any = lambda: None  # a new overview (the dock lists its channels)
         self.closed = False
         self._waiting_since: float | None = None  # changes not drawn since then
         self._timer = QTimer()
@@ -158,7 +156,6 @@ class OverviewLayers:
             if dirty:
                 compose(plate, shown.luts, self._plate_part(shown), dirty)
                 shown.layer.refresh()
-                self.redraws += 1
         if self.shown:
             self.contrast.sync()
             self.contrast.follow()
@@ -201,13 +198,11 @@ class OverviewLayers:
             )
             self._status_of(shown.layer, key)
             self.shown[key] = shown
-            self.on_shown()
         else:
             shown.layer = old.layer
             self.shown[key] = shown
             shown.layer.data = rgb
             shown.layer.scale, shown.layer.translate = (scale, scale), (top, left)
-        self.redraws += 1
 
     def set_contrast(self, key: tuple[int, str], channel: Hashable, limits: Any) -> None:
         """The user's contrast for one channel of a step's overview (the dock's sliders)."""

@@ -76,7 +76,7 @@ class StatusDock(QWidget):
         self.labels["dropped"].setText(str(state.dropped))
         self.labels["showing"].setText(
             self.showing
-            if not receiver_filters(self.receiver)
+            if not self.receiver.options.show
             else f"{self.showing} (producers filter the rest; {state.filtered} left out here)"
         )
         self.labels["rate"].setText(
@@ -103,10 +103,6 @@ class StatusDock(QWidget):
             if budget
             else "all planes in RAM (store = memory)"
         )
-
-
-def receiver_filters(receiver: Any) -> bool:
-    return bool(receiver.options.show)
 
 
 def store_text(display: Any) -> str:
