@@ -13,7 +13,13 @@ from ._identity import MARKER, PORT_TAKEN, RECEIVER_FAILED
 from ._ports import Holder, inspect, listening, ping
 from ._processes import ViewerProcess, is_viewer, kill_viewer, wait_exit
 from ._records import ViewerRecord, read_record, remove_record, write_record
-from ._visualizer import NapariStreamVisualizer, open_run, stop_viewer, store_arguments
+from ._visualizer import (
+    NapariStreamVisualizer,
+    open_run,
+    open_viewer,
+    stop_viewer,
+    store_arguments,
+)
 from ._xvfb import HeadlessError, XServer, needs_display, start_xvfb
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "listening",
     "needs_display",
     "open_run",
+    "open_viewer",
     "ping",
     "read_record",
     "remove_record",

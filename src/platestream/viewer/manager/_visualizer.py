@@ -50,6 +50,8 @@ from platestream.layering import ImageItem, checked_show
 from platestream.schemas import (
     Clear,
     Error,
+    LayersReport,
+    LayersRequest,
     Pong,
     Shutdown,
     Snapshot,
@@ -368,6 +370,14 @@ class NapariStreamVisualizer:
     def clear(self, timeout_s: float = 10.0) -> None:
         self._request(Clear(), timeout_s)
 
+    def layers(self, timeout_s: float = 20.0) -> LayersReport:
+        """What the viewer shows: every layer (name, shape, dtype, colormap...), the
+        sliders and the caption, once what has arrived is shown."""
+        reply = self._request(LayersRequest(), timeout_s)
+        if not isinstance(reply.message, LayersReport):
+            raise ViewerError(f"the viewer did not report its layers: {reply.message}")
+        return reply.message
+
     def mark_failed(
         self, wells: Sequence[str], step_name: str = "", reason: str = "", timeout_s: float = 5.0
     ) -> None:
@@ -431,6 +441,37 @@ def stop_viewer(host: str, port: int, timeout_s: float = 5.0) -> bool:
         except (ControlTimeout, WireError):
             pass
     return procs.terminate(process, timeout_s)
+
+
+def open_viewer(
+    port: int | None = None,
+    title: str = "platestream",
+    config: Any = None,
+    *,
+    persistent: bool = True,
+    headless: bool = False,
+    show: Mapping[str, Iterable[Any]] | None = None,
+) -> NapariStreamVisualizer:
+    """A viewer to stream to, ready: the one answering on ``port`` (default: the config's
+    ``napari_port``, 5555), else a new one started there - or on the next free port when
+    something else holds it. Returns its handle (``save_batch``, ``declare_layout``,
+    ``status``, ``layers``, ``snapshot``, ``clear``, ``close``, ``stop``). ``config``: a
+    ``NapariStreamingConfig`` (its store, memory, overview and display settings);
+    ``persistent``: the viewer outlives this process; ``headless``: it runs on a private
+    X server; ``show``: it shows only part of the stream (see ``NapariStreamVisualizer``).
+    Raises ``ViewerError`` if no viewer starts."""
+    settings: Any = config if config is not None else NapariStreamingConfig()
+    if port is not None:
+        settings = dataclasses.replace(settings, napari_port=port)
+    visualizer = NapariStreamVisualizer(
+        settings, title=title, persistent=persistent, headless=headless, show=show
+    )
+    visualizer.start_viewer(async_mode=False)
+    if visualizer.pong is None:
+        error = visualizer.error or "the viewer did not start"
+        visualizer.close()
+        raise ViewerError(error)
+    return visualizer
 
 
 def open_run(
