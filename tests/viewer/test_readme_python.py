@@ -27,3 +27,25 @@ def test_the_readmes_python_block_runs_as_written(
     report = namespace["report"]
     assert report.sent == 6 and not report.dropped  # type: ignore[attr-defined]
     assert (tmp_path / "screen42.png").stat().st_size > 0
+
+
+def test_component_values_wait_in_the_queue_until_the_viewer_is_ready(
+    ports: Callable[[int], int],
+) -> None:
+    import numpy as np
+
+    from platestream.viewer.manager import NapariStreamVisualizer
+
+    from .streaming import config, wait_received
+
+    port = ports(1)
+    with NapariStreamVisualizer(config(port), title="queued", persistent=False) as viewer:
+        viewer.start_viewer()  # returns at once: what is saved now waits in the queue
+        planes = [np.full((32, 48), 7, np.uint8), np.full((32, 48), 9, np.uint8)]
+        where = [{"well": "A01", "channel": "DAPI"}, {"well": "A02", "channel": "DAPI"}]
+        assert viewer.save_batch(planes, where, step_index=2, step_name="blur") is None
+        assert viewer.wait_ready(60), viewer.error
+        wait_received(viewer, 2)
+        (layer,) = [layer for layer in viewer.layers().layers if layer.streamed]
+        assert layer.name == "Step_02_blur_Channel_DAPI"  # the step given beside the values
+        assert layer.shape == (2, 32, 48) and layer.dtype == "uint8"  # from the arrays

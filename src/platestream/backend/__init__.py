@@ -29,6 +29,7 @@ from ._security import (
 from ._streaming import (
     NapariStreamingBackend,
     StreamingBackend,
+    Target,
     checked_layout,
     get_backend,
     registered_backends,
@@ -92,6 +93,7 @@ __all__ = [
     "Reply",
     "SaveReport",
     "StreamingBackend",
+    "Target",
     "checked_layout",
     "get_backend",
     "is_local",

@@ -41,12 +41,13 @@ from platestream.backend import (
     ControlTimeout,
     NapariStreamingBackend,
     SaveReport,
+    Target,
     checked_layout,
     pid_alive,
     request_once,
 )
 from platestream.config import NapariStreamingConfig, resolve_current
-from platestream.layering import ImageItem, checked_show
+from platestream.layering import checked_show
 from platestream.schemas import (
     Clear,
     Error,
@@ -180,7 +181,7 @@ class NapariStreamVisualizer:
         self.process: subprocess.Popen[bytes] | None = None
         self._backend: NapariStreamingBackend | None = None
         self._layout: dict[str, tuple[int | str, ...]] = {}  # see declare_layout
-        self._queue: deque[tuple[list[np.ndarray], list[ImageItem]]] = deque()
+        self._queue: deque[tuple[list[np.ndarray], list[Target], dict[str, Any]]] = deque()
         self._queued = 0
         self._lock = threading.Lock()
         self._settled = threading.Event()
@@ -288,9 +289,9 @@ class NapariStreamVisualizer:
             if self._queue:  # images are waiting: connect now and send them, in order
                 backend = self._connect()
                 while self._queue:
-                    arrays, items = self._queue.popleft()
-                    self._queued -= len(items)
-                    backend.save_batch(arrays, items)
+                    arrays, targets, step = self._queue.popleft()
+                    self._queued -= len(targets)
+                    backend.save_batch(arrays, targets, **step)
             self._ready = True
 
     def _connect(self) -> NapariStreamingBackend:
@@ -320,22 +321,32 @@ class NapariStreamVisualizer:
             if self._ready:
                 self._connect().declare_layout(checked)
 
-    def save_batch(self, arrays: Sequence[Any], items: Sequence[ImageItem]) -> SaveReport | None:
-        """Stream ``arrays[i]`` described by ``items[i]``; before the viewer is ready they
-        are copied into a bounded queue (oldest dropped beyond ``queue_limit`` images)
-        and None is returned."""
-        if len(arrays) != len(items):
-            raise ValueError(f"{len(arrays)} arrays but {len(items)} items")
+    def save_batch(
+        self,
+        arrays: Sequence[Any],
+        targets: Sequence[Target],
+        *,
+        step_index: int = 0,
+        step_name: str = "",
+    ) -> SaveReport | None:
+        """Stream ``arrays[i]`` described by ``targets[i]`` - an ``ImageItem``, component
+        values (``{"well": "A01", "channel": "DAPI"}``: the shape and dtype come from the
+        array, the step from ``step_index``/``step_name``) or a file path - as the backend
+        does. Before the viewer is ready they are copied into a bounded queue (oldest
+        dropped beyond ``queue_limit`` images) and None is returned."""
+        if len(arrays) != len(targets):
+            raise ValueError(f"{len(arrays)} arrays but {len(targets)} targets")
+        step: dict[str, Any] = {"step_index": step_index, "step_name": step_name}
         with self._lock:
             if self._closed:
                 raise RuntimeError("this visualizer is closed")
             if self._ready:
-                return self._connect().save_batch(list(arrays), list(items))
+                return self._connect().save_batch(list(arrays), list(targets), **step)
             copies = [np.array(array, copy=True) for array in arrays]
-            self._queue.append((copies, list(items)))
-            self._queued += len(items)
+            self._queue.append((copies, list(targets), step))
+            self._queued += len(targets)
             while self._queued > self.queue_limit and self._queue:
-                _, dropped = self._queue.popleft()
+                _, dropped, _ = self._queue.popleft()
                 self._queued -= len(dropped)
                 self.dropped_before_ready += len(dropped)
             return None
