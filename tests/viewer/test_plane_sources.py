@@ -76,10 +76,10 @@ def stalled_disk(
 
 def test_a_lagging_disk_is_backpressure_then_relief(tmp_path: Path) -> None:
     source, relieved, big = stalled_disk(tmp_path, memory_mb=17, planes=9)  # 18 MiB waiting
-    assert source.congested and source.cache.pinned_bytes == 9 * big.nbytes
+    assert source.cache.congested and source.cache.pinned_bytes == 9 * big.nbytes
     assert source.lags(big.nbytes)  # what the pump asks before it takes the next batch
     assert source.run.flush(60)  # the disk catches up
-    assert relieved.wait(10) and not source.congested and not source.lags(big.nbytes)
+    assert relieved.wait(10) and not source.cache.congested and not source.lags(big.nbytes)
     assert source.cache.bytes <= source.cache.budget
     assert source.status().stored == 9
     source.close()
@@ -87,7 +87,7 @@ def test_a_lagging_disk_is_backpressure_then_relief(tmp_path: Path) -> None:
 
 def test_the_next_batch_waits_until_the_budget_has_room_for_all_of_it(tmp_path: Path) -> None:
     source, relieved, _ = stalled_disk(tmp_path, memory_mb=16, planes=5)  # 6 MiB of room left
-    assert not source.congested and source.cache.room == 6 << 20
+    assert not source.cache.congested and source.cache.room == 6 << 20
     assert not source.lags(6 << 20)
     assert source.lags(8 << 20)  # a batch of four planes would overshoot the budget
     assert source.lags(64 << 20)  # larger than the budget: waits for an empty cache

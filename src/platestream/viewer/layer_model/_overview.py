@@ -179,7 +179,7 @@ class PlateOverview:
     def declare(self, wells: Iterable[Any], sites: Iterable[Any]) -> None:
         """The producer's declared plate: its wells and sites have their places at once."""
         for name in wells:
-            position = well_position(name)
+            position = _position(name)
             if position is not None:
                 self.wells.setdefault(position, str(name))
         for site in sites:
@@ -253,7 +253,7 @@ class PlateOverview:
         self.dirty |= self._arrived
 
     def mark_failed(self, well: Any) -> bool:
-        position = well_position(well)
+        position = _position(well)
         if position is None:
             return False
         self.wells.setdefault(position, str(well))

@@ -130,11 +130,6 @@ class StoredPlanes:
         frame releases them."""
         return min(self.cache.room, self.cache.budget // FRAME_SHARE)
 
-    @property
-    def congested(self) -> bool:
-        """The disk lags by more than the budget."""
-        return self.cache.congested
-
     def hold(self, grown_bytes: int) -> None:
         """Keep the viewer within its memory: ``grown_bytes`` is how much the process has
         grown since it started. What is not the cache's (napari drawing, the writer's
