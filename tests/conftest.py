@@ -30,6 +30,20 @@ def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Viewers and producers find this user's CURVE keys on their own (made on first use):
+    the session's own key store (inherited by every process a test starts), never the
+    user's real one."""
+    old = os.environ.get("PLATESTREAM_KEYS_DIR")
+    os.environ["PLATESTREAM_KEYS_DIR"] = str(tmp_path_factory.mktemp("keys"))
+    yield
+    if old is None:
+        os.environ.pop("PLATESTREAM_KEYS_DIR", None)
+    else:
+        os.environ["PLATESTREAM_KEYS_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def no_leaked_shared_memory() -> object:
     before = our_segments()
     yield

@@ -14,6 +14,7 @@ import zmq
 from platestream.backend import (
     ControlClient,
     ControlTimeout,
+    KeyStore,
     NapariStreamingBackend,
     Receiver,
     ReceiverOptions,
@@ -106,6 +107,7 @@ class FakeViewer:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
         self.router.linger = 0
+        KeyStore().local_server().apply(self.router)  # it has this user's keys, no ZAP
         self.router.bind(f"tcp://127.0.0.1:{port + 1000}")
         self.answer = answer
         self.requests: list[str] = []
@@ -187,7 +189,9 @@ def test_a_request_without_a_reply_recreates_the_req_socket(
     port = free_port_pair()
     viewer = fake_viewer(port, answer=False)
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    client = ControlClient(context, f"tcp://127.0.0.1:{port + 1000}", timeout_s=0.3)
+    client = ControlClient(
+        context, f"tcp://127.0.0.1:{port + 1000}", curve=KeyStore().local_client(), timeout_s=0.3
+    )
     try:
         stuck = client.socket
         with pytest.raises(ControlTimeout):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -127,19 +127,24 @@ def test_a_slot_rewritten_during_the_copy_is_dropped_not_torn(
     pool, reader = pool_and_reader
     old = np.zeros((256, 256), np.uint16)
     ref = write(pool, old, seq=1)
-    original = np.copyto
     rewriting = False
 
-    def copy_then_rewrite(dst: Any, src: Any, **kwargs: Any) -> None:
-        nonlocal rewriting
-        original(dst, src, **kwargs)
-        if not rewriting:  # the producer rewrites the slot while the reader copies
-            rewriting = True
-            slot = pool.acquire(old.nbytes, "p", 2, live=False, released=1)
-            assert slot is not None and slot.offset == ref.offset
-            pool.write(slot, old + 1, 2, "p")
+    def then_rewrite(copy: Callable[..., Any]) -> Callable[..., Any]:
+        def copy_then_rewrite(*args: Any, **kwargs: Any) -> Any:
+            nonlocal rewriting
+            result = copy(*args, **kwargs)
+            if not rewriting:  # the producer rewrites the slot while the reader copies
+                rewriting = True
+                slot = pool.acquire(old.nbytes, "p", 2, live=False, released=1)
+                assert slot is not None and slot.offset == ref.offset
+                pool.write(slot, old + 1, 2, "p")
+            return result
 
-    monkeypatch.setattr(reader_module.np, "copyto", copy_then_rewrite)
+        return copy_then_rewrite
+
+    # A mapped pool is copied by numpy, a named one read with preadv.
+    monkeypatch.setattr(reader_module.np, "copyto", then_rewrite(np.copyto))
+    monkeypatch.setattr(reader_module.os, "preadv", then_rewrite(os.preadv))
     with pytest.raises(Overwritten):
         reader.copy_out(ref, old.shape, old.dtype)
 

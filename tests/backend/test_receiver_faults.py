@@ -39,6 +39,8 @@ from platestream.schemas import (
     encode_message,
 )
 
+from ..credentials import credentialed
+
 TIMEOUT_MS = 5000
 
 
@@ -50,6 +52,7 @@ class RawClient:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.pub = self.context.socket(zmq.PUB)
         self.pub.linger = 0
+        credentialed(self.pub)
         self.pub.connect(f"tcp://127.0.0.1:{receiver.data_port}")
         self.req = self.new_req()
         self.seq = 0
@@ -58,6 +61,7 @@ class RawClient:
         req = self.context.socket(zmq.REQ)
         req.linger = 0
         req.rcvtimeo = TIMEOUT_MS
+        credentialed(req)
         req.connect(f"tcp://127.0.0.1:{self.receiver.control_port}")
         return req
 
@@ -272,6 +276,7 @@ def test_an_unhandled_request_type_is_refused_politely(client: RawClient) -> Non
 def test_frames_without_a_request_envelope_are_dropped(client: RawClient) -> None:
     dealer = client.context.socket(zmq.DEALER)
     dealer.linger = 0
+    credentialed(dealer)
     dealer.connect(f"tcp://127.0.0.1:{client.receiver.control_port}")
     try:
         dealer.send(b'{"type": "status", "v": 1}')  # no empty delimiter frame

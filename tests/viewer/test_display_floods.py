@@ -23,6 +23,7 @@ from platestream.schemas import (
 )
 from platestream.viewer.manager import NapariStreamVisualizer, wait_exit
 
+from ..credentials import credentialed
 from ..waiting import wait_until
 from .conftest import GUI
 from .streaming import config
@@ -82,6 +83,7 @@ def test_a_burst_of_snapshots_is_bounded_and_answered(ports: Callable[[int], int
         context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         dealer = context.socket(zmq.DEALER)
         dealer.linger = 0
+        credentialed(dealer)
         dealer.connect(f"tcp://127.0.0.1:{port + 1000}")
         try:
             burst = 40

@@ -29,6 +29,7 @@ from platestream.schemas import (
 )
 from platestream.viewer.manager import NapariStreamVisualizer, ping
 
+from ..credentials import credentialed
 from ..waiting import wait_until
 from .conftest import GUI
 from .streaming import config, png_of
@@ -111,12 +112,15 @@ class Raw:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.pub = self.context.socket(zmq.PUB)
         self.pub.linger = 0
+        credentialed(self.pub)
         self.pub.connect(f"tcp://127.0.0.1:{port}")
         self.control = self.context.socket(zmq.DEALER)
         self.control.linger = 0
+        credentialed(self.control)
         self.control.connect(f"tcp://127.0.0.1:{port + 1000}")
         self.req = self.context.socket(zmq.REQ)
         self.req.linger = 0
+        credentialed(self.req)
         self.req.connect(f"tcp://127.0.0.1:{port + 1000}")
 
     def barrier(self, timeout_s: float = 60) -> None:

@@ -14,7 +14,7 @@ import zmq
 
 from platestream.schemas import Message, decode_message, encode_message
 
-from ._security import CurveClient
+from ._security import CurveClient, credentials_for
 
 MAX_REPLY_BYTES = 64 << 20  # a snapshot PNG fits; a hostile reply cannot exhaust memory
 
@@ -121,7 +121,10 @@ def request_once(
     timeout_s: float = 2.0,
     curve: CurveClient | None = None,
 ) -> Reply:
-    """One request to the viewer at host:port (data port) with a private context."""
+    """One request to the viewer at host:port (data port) with a private context, with
+    this user's credentials for that host unless ``curve`` is given."""
+    if curve is None:
+        curve = credentials_for(host)
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     try:
         client = ControlClient(context, control_endpoint(host, port), curve=curve)

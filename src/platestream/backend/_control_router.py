@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -63,6 +64,12 @@ class ControlRequest:
         self._envelope = envelope
         self._outbox = outbox
         self._replied = threading.Event()
+        self.on_reply: Callable[[ControlRequest], None] | None = None
+
+    @property
+    def client(self) -> bytes:
+        """The connection it came on (the ROUTER's routing id)."""
+        return self._envelope[0]
 
     @property
     def replied(self) -> bool:
@@ -72,7 +79,52 @@ class ControlRequest:
         if self._replied.is_set():
             return
         self._replied.set()
+        if self.on_reply is not None:
+            self.on_reply(self)
         self._outbox(self._envelope, ControlReply(message, tuple(frames)))
+
+
+class HeldRequests:
+    """Requests answered later (a ping waiting for its probe, a sync for its batch),
+    bounded per connection and overall. When a bound is reached the oldest held request
+    (of that connection, or of all) is answered at once with what its deadline would have
+    given it, so one client flooding the port cannot keep others from being held.
+    Used from the receive thread only."""
+
+    def __init__(self, per_client: int, total: int) -> None:
+        self.per_client = per_client
+        self.total = total
+        self.evicted = 0
+        self._all: OrderedDict[ControlRequest, Callable[[], None]] = OrderedDict()
+        self._by_client: dict[bytes, OrderedDict[ControlRequest, None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def hold(self, request: ControlRequest, answer_now: Callable[[], None]) -> None:
+        """Hold ``request``; ``answer_now`` replies to it early (and forgets it)."""
+        mine = self._by_client.setdefault(request.client, OrderedDict())
+        if len(mine) >= self.per_client:
+            self._evict(next(iter(mine)))
+        if len(self._all) >= self.total:
+            self._evict(next(iter(self._all)))
+        self._all[request] = answer_now
+        self._by_client.setdefault(request.client, OrderedDict())[request] = None
+        request.on_reply = self._forget
+
+    def _forget(self, request: ControlRequest) -> None:
+        if self._all.pop(request, None) is None:
+            return
+        mine = self._by_client[request.client]
+        del mine[request]
+        if not mine:
+            del self._by_client[request.client]
+
+    def _evict(self, request: ControlRequest) -> None:
+        answer = self._all[request]
+        self.evicted += 1
+        answer()  # replies, which forgets it
+        self._forget(request)  # in case the answer found nothing to reply to
 
 
 Handler = Callable[[ControlRequest], Message | ControlReply | Deferred]

@@ -204,6 +204,7 @@ class _LinkPools:
         else:
             self.kinds = [PoolKind.MEMFD, PoolKind.NAMED] if HAS_MEMFD else [PoolKind.NAMED]
         self.create_failed = not want_shm  # inline for good
+        self.key = secrets.token_hex(16)  # proves to the viewer that a detach is ours
         self.active: SlotPool | None = None
         self._pools: dict[PoolKind, SlotPool] = {}
         self._retired: list[SlotPool] = []
@@ -220,7 +221,12 @@ class _LinkPools:
                 continue
             try:
                 reply = control.request(
-                    Attach(producer=producer, pid=os.getpid(), pool=pool.segment.info()),
+                    Attach(
+                        producer=producer,
+                        pid=os.getpid(),
+                        pool=pool.segment.info(),
+                        key=self.key,
+                    ),
                     self.rpc_timeout_s,
                 )
             except (ControlTimeout, ValueError):  # ValueError: WireError, a garbled reply
@@ -276,7 +282,7 @@ class _LinkPools:
     def detach(self, control: ControlClient, producer: str) -> None:
         # A viewer that does not answer notices our exit on its own (pidfd).
         with contextlib.suppress(ControlTimeout, ValueError):
-            control.request(Detach(producer=producer), min(self.rpc_timeout_s, 0.5))
+            control.request(Detach(producer=producer, key=self.key), min(self.rpc_timeout_s, 0.5))
 
     def close(self) -> None:
         with self._lock:

@@ -22,7 +22,10 @@ back into it):
   a ``probe`` on the data port - the proof that the producer's data path is live - or
   until its ``wait_s`` passes. A ``sync`` waits until its producer has more batches done
   than it knows of - the acknowledgement - or until its ``wait_s`` passes, which makes it
-  the producer's heartbeat too.
+  the producer's heartbeat too. Held requests are bounded per connection and in all
+  (``HeldRequests``): past a bound the oldest is answered early, so a flood from one
+  client never keeps another's handshake from being held. A pool is detached only by the
+  producer that attached it: ``detach`` must repeat the secret key ``attach`` gave.
 * **acknowledgements** have one owner, ``_acknowledge``: a batch is done - reported to its
   producer, which may then rewrite its slots - once it is taken in and none of its images
   is still on loan.
@@ -83,11 +86,19 @@ from platestream.schemas import (
     display_from_wire,
 )
 
-from ._control_router import DEFER, ControlReply, ControlRequest, ControlRouter, Deferred, Handler
+from ._control_router import (
+    DEFER,
+    ControlReply,
+    ControlRequest,
+    ControlRouter,
+    Deferred,
+    Handler,
+    HeldRequests,
+)
 from ._counters import ReceiverCounters
 from ._display_queue import DisplayQueue, ReceivedBatch, ReceivedImage
 from ._pids import pid_alive, pidfd_open
-from ._security import CurveServer, InsecureBindError, ZapAuthenticator, is_loopback
+from ._security import CurveServer, InsecureBindError, KeyStore, ZapAuthenticator, is_loopback
 from .shm import (
     BufferRecycler,
     LeaseBook,
@@ -121,10 +132,12 @@ class ReceiverOptions:
     queue_batches: int = 256
     queue_bytes: int = 1 << 30
     max_producers: int = 1024
-    max_pending: int = 4096  # held pongs and syncs
+    max_pending: int = 4096  # held pongs and syncs, in all
+    max_pending_per_client: int = 16  # held pongs and syncs of one connection
     recycle_bytes: int = 512 << 20  # receive buffers kept for reuse once unreferenced
     zero_copy: bool = False  # lend views of producers' pools instead of copying (see lease)
-    curve: CurveServer | None = None  # required when host is not a loopback address
+    # None: this user's own keys (KeyStore.local_server); required beyond loopback
+    curve: CurveServer | None = None
     show: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # see layering.shows
 
 
@@ -165,6 +178,7 @@ class _PoolTable:
         self._leases = leases
         self._max_producers = max_producers
         self.readers: dict[str, PoolReader] = {}  # by producer id
+        self._keys: dict[str, str] = {}  # the secret each producer's attach gave
         self._pidfds: dict[int, str] = {}  # pidfd -> producer id
         self._last_liveness = time.monotonic()
 
@@ -177,8 +191,16 @@ class _PoolTable:
             raise SlotError(f"no pool {pixels.pool} attached for {producer}")
         return pool
 
-    def attach(self, producer: str, pid: int, info: PoolInfo) -> None:
-        """Map a producer's pool; raises SegmentError (OSError) if it cannot be."""
+    def owned(self, producer: str, key: str) -> bool:
+        """True unless ``producer`` has a pool attached under another key."""
+        known = self._keys.get(producer)
+        return known is None or secrets.compare_digest(known, key)
+
+    def attach(self, producer: str, pid: int, info: PoolInfo, key: str) -> None:
+        """Map a producer's pool; raises SegmentError (OSError) if it cannot be, and
+        PermissionError if ``producer`` has a pool attached under another key."""
+        if not self.owned(producer, key):
+            raise PermissionError(f"{producer} has a pool attached by someone else")
         current = self.readers.get(producer)
         if current is not None and current.id == info.id:
             return  # the same pool again, after a reconnect
@@ -187,6 +209,7 @@ class _PoolTable:
         reader = PoolReader(info, pid)
         self.release(producer)
         self.readers[producer] = reader
+        self._keys[producer] = key
         pidfd = pidfd_open(pid)
         if pidfd is not None:
             self._pidfds[pidfd] = producer
@@ -203,6 +226,7 @@ class _PoolTable:
             reader.close()  # views still lent out keep the mapping until they go
             self._leases.forget(producer)
             del self.readers[producer]  # last: a status showing no pool means none is mapped
+        self._keys.pop(producer, None)
         for fd in [fd for fd, owner in self._pidfds.items() if owner == producer]:
             del self._pidfds[fd]
             os.close(fd)
@@ -244,6 +268,8 @@ class Receiver:
                 "bind 127.0.0.1, or give CURVE keys (platestream viewer start --keys DIR; "
                 "in Python ReceiverOptions(curve=...))"
             )
+        # On loopback too, only this user's producers and tools get in (see _security).
+        self.curve = self.options.curve or KeyStore().local_server()
         self.viewer_id = viewer_id or secrets.token_hex(8)
         self.started_at = time.time()
         self.ready = True
@@ -269,8 +295,7 @@ class Receiver:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         try:
             # The ZAP handler is bound before any CURVE socket: nothing gets in unchecked.
-            curve = self.options.curve
-            self.zap = ZapAuthenticator(self.context, curve.allowed) if curve else None
+            self.zap = ZapAuthenticator(self.context, self.curve.allowed)
             self.data, self.control = self._bind()
         except BaseException:  # e.g. the port is taken: leave no socket or descriptor
             self.context.destroy(linger=0)
@@ -287,6 +312,7 @@ class Receiver:
         self._probes: dict[str, tuple[ControlRequest, float]] = {}  # token -> (ping, deadline)
         self._recent_probes: OrderedDict[str, None] = OrderedDict()  # probes that came first
         self._syncs: dict[str, list[tuple[ControlRequest, int, float]]] = {}
+        self._held = HeldRequests(self.options.max_pending_per_client, self.options.max_pending)
         self._user_handlers: dict[str, Handler] = {}
         self.router = ControlRouter(self.control, self.counters, self._wake)
         for message_type, handler in (
@@ -309,8 +335,7 @@ class Receiver:
         # Hard limit per frame: a peer sending more is disconnected by libzmq before we
         # allocate it. Below it, the cap is ours, and oversized messages are counted.
         sock.setsockopt(zmq.MAXMSGSIZE, hard_limit)
-        if self.options.curve is not None:
-            self.options.curve.apply(sock)
+        self.curve.apply(sock)
         return sock
 
     def _bind(self) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
@@ -424,7 +449,7 @@ class Receiver:
             images=images,
             bytes=nbytes,
             dropped=self.counters.dropped_by_reason(),
-            auth_denied=self.zap.denied if self.zap is not None else 0,
+            auth_denied=self.zap.denied,
             pools=len(self._pools),
             producers=self.counters.producer_reports(),
         )
@@ -502,8 +527,7 @@ class Receiver:
                 poller.register(self.data, zmq.POLLIN)
             poller.register(self.control, zmq.POLLIN)
             poller.register(self._wake_r, zmq.POLLIN)
-            if self.zap is not None:
-                poller.register(self.zap.socket, zmq.POLLIN)
+            poller.register(self.zap.socket, zmq.POLLIN)
             for fd in fds:
                 poller.register(fd, zmq.POLLIN)
             self._polling = ((paused, fds), poller)
@@ -514,7 +538,7 @@ class Receiver:
         if self._wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_r, 4096)
-        if self.zap is not None and self.zap.socket in ready:
+        if self.zap.socket in ready:
             self.zap.handle()
             handled += 1
         if self.control in ready:
@@ -600,8 +624,7 @@ class Receiver:
             self._thread.join(timeout_s)
         self._stopped.wait(timeout_s)
         self._pools.close()
-        if self.zap is not None:
-            self.zap.close()
+        self.zap.close()
         self.data.close(linger=0)
         self.control.close(linger=0)
         self.context.term()
@@ -677,16 +700,15 @@ class Receiver:
         pixels = item.pixels
         producer = batch.producer
         try:
-            if isinstance(pixels, ShmPixels) and self.options.zero_copy:
-                pool = self._pools.reader(producer, pixels)
-                view, entry = pool.view(pixels, item.shape, _dtype(item))
-                lease = self._leases.lend(producer, batch.seq, view, entry, pixels.generation)
-                lease.forget = partial(pool.forget, pixels)
-                return ReceivedImage(item.image_item(), view, lease)
             if isinstance(pixels, ShmPixels):
-                dtype = _dtype(item)
-                out = self._recycler.empty(item.shape, dtype)
                 pool = self._pools.reader(producer, pixels)
+                dtype = _dtype(item)
+                if self.options.zero_copy and pool.lendable:
+                    view, entry = pool.view(pixels, item.shape, dtype)
+                    lease = self._leases.lend(producer, batch.seq, view, entry, pixels.generation)
+                    lease.forget = partial(pool.forget, pixels)
+                    return ReceivedImage(item.image_item(), view, lease)
+                out = self._recycler.empty(item.shape, dtype)
                 data = pool.copy_out(pixels, item.shape, dtype, out)
                 pool.forget(pixels)
             else:
@@ -730,9 +752,6 @@ class Receiver:
         self._syncs[producer_id] = [entry for entry in held if entry[1] >= reply.done_seq]
 
     # ------------------------------------------------------------ held requests
-
-    def _pending(self) -> int:
-        return len(self._probes) + sum(len(held) for held in self._syncs.values())
 
     def _next_deadline(self) -> float:
         deadlines = [d for _, d in self._probes.values()]
@@ -778,10 +797,18 @@ class Receiver:
         if token in self._recent_probes:
             del self._recent_probes[token]
             return self._pong(True)
-        if wait_s <= 0 or self._pending() >= self.options.max_pending:
+        if wait_s <= 0:
             return self._pong(False)
+        self._answer_ping(token)  # a ping held under the same token gets its answer now
         self._probes[token] = (request, time.monotonic() + wait_s)
+        self._held.hold(request, partial(self._answer_ping, token))
         return DEFER
+
+    def _answer_ping(self, token: str) -> None:
+        """Answer the ping held for ``token`` now: the probe has not come (yet)."""
+        held = self._probes.pop(token, None)
+        if held is not None:
+            held[0].reply(self._pong(False))
 
     def _probe_arrived(self, token: str) -> None:
         held = self._probes.pop(token, None)
@@ -799,7 +826,10 @@ class Receiver:
         if request.peer and not is_loopback(request.peer):
             return Error(code=ErrorCode.REFUSED, message="shared memory is for local producers")
         try:
-            self._pools.attach(message.producer, message.pid, message.pool)
+            self._pools.attach(message.producer, message.pid, message.pool, message.key)
+        except PermissionError as err:
+            log.warning("refused an attach for %s: %s", message.producer, err)
+            return Error(code=ErrorCode.REFUSED, message=str(err))
         except (SegmentError, OSError) as err:
             log.info("refused pool %s of %s: %s", message.pool.id, message.producer, err)
             return Error(code=ErrorCode.REFUSED, message=str(err)[:4000])
@@ -808,6 +838,10 @@ class Receiver:
     def _on_detach(self, request: ControlRequest) -> Message:
         message = request.message
         assert isinstance(message, Detach)
+        if not self._pools.owned(message.producer, message.key):
+            log.warning("refused a detach of %s: not the key of its attach", message.producer)
+            refusal = "only the producer that attached a pool may detach it"
+            return Error(code=ErrorCode.REFUSED, message=refusal)
         self._pools.release(message.producer)
         for held, _after, _deadline in self._syncs.pop(message.producer, []):
             held.reply(self._synced(message.producer))
@@ -819,11 +853,19 @@ class Receiver:
         reply = self._synced(message.producer)
         if reply.done_seq > message.after or message.wait_s <= 0:
             return reply
-        if self._pending() >= self.options.max_pending:
-            return reply
         deadline = time.monotonic() + message.wait_s
         self._syncs.setdefault(message.producer, []).append((request, message.after, deadline))
+        self._held.hold(request, partial(self._answer_sync, message.producer, request))
         return DEFER
+
+    def _answer_sync(self, producer: str, request: ControlRequest) -> None:
+        """Answer a held sync now, with what is done so far."""
+        held = [entry for entry in self._syncs.get(producer, []) if entry[0] is not request]
+        if held:
+            self._syncs[producer] = held
+        else:
+            self._syncs.pop(producer, None)
+        request.reply(self._synced(producer))
 
     def _on_status(self, request: ControlRequest) -> Message:
         return self.stats()

@@ -1,7 +1,14 @@
 """ZeroMQ CURVE: key pairs, where they live, and the viewer's allow-list check (ZAP).
 
-A viewer that listens beyond 127.0.0.1 must have a key pair and an allow-list of producer
-public keys; a producer talking to a remote viewer must know that viewer's public key.
+Every viewer is a CURVE server, on loopback too: an analysis server is shared by many
+users, and only the user who started a viewer (and the producers and tools that user runs)
+may stream to it, control it or read from it. On one machine the credential is the user's
+own key store, found by every producer, tool and viewer without being asked for
+(``KeyStore.local_server`` / ``local_client``, ``credentials_for``): the viewer proves
+itself with ``viewer.key_secret`` and accepts this user's ``producer.key``; both are made on
+first use, their secrets readable by the user alone (like ssh's and Jupyter's files).
+A viewer that listens beyond 127.0.0.1 additionally accepts the producer public keys of its
+allow-list; a producer talking to a remote viewer must know that viewer's public key.
 
 Key directory (``$PLATESTREAM_KEYS_DIR``, else ``$XDG_CONFIG_HOME/platestream/keys``)::
 
@@ -11,15 +18,22 @@ Key directory (``$PLATESTREAM_KEYS_DIR``, else ``$XDG_CONFIG_HOME/platestream/ke
     viewers/<host>.key                  remote viewers this machine's producers trust
 
 Files use pyzmq's certificate format (``zmq.auth``), so ``zmq.auth`` tools read them too.
+The directory is made 0700 and secret files 0600; a secret file that another user could
+read, or that belongs to someone else, is refused (``KeyPermissionError``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import logging
 import os
 import shutil
 import socket
+import stat
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +50,10 @@ LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost
 
 class InsecureBindError(RuntimeError):
     """Refusing to listen beyond 127.0.0.1 without CURVE authentication."""
+
+
+class KeyPermissionError(PermissionError):
+    """A secret key file another user could read or replace: it is not used."""
 
 
 def is_loopback(host: str) -> bool:
@@ -70,6 +88,7 @@ class KeyPair:
 
     @classmethod
     def load(cls, path: Path) -> KeyPair:
+        check_private(path)
         public, secret = zmq.auth.load_certificate(path)
         if secret is None:
             raise ValueError(f"{path} holds no secret key")
@@ -108,6 +127,18 @@ class CurveClient:
         sock.curve_secretkey = self.keys.secret
 
 
+def check_private(path: Path) -> None:
+    """Refuse a secret file that is not this user's alone (owner and mode 0600 or less)."""
+    info = os.stat(path)
+    if info.st_uid != os.geteuid():
+        raise KeyPermissionError(f"{path} belongs to uid {info.st_uid}, not to this user")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise KeyPermissionError(
+            f"{path} can be read by other users (mode {stat.S_IMODE(info.st_mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
 def default_keys_dir() -> Path:
     if os.environ.get("PLATESTREAM_KEYS_DIR"):
         return Path(os.environ["PLATESTREAM_KEYS_DIR"])
@@ -123,16 +154,58 @@ class KeyStore:
 
     def generate(self, name: str, *, force: bool = False) -> tuple[Path, Path]:
         """Create ``name.key`` and ``name.key_secret`` (mode 0600); refuse to overwrite."""
-        public = self.directory / f"{name}.key"
-        if public.exists() and not force:
-            raise FileExistsError(f"{public} exists; use --force to replace it")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        public_file, secret_file = zmq.auth.create_certificates(self.directory, name)
-        os.chmod(secret_file, 0o600)
-        return Path(public_file), Path(secret_file)
+        with self._locked():
+            public = self.directory / f"{name}.key"
+            if public.exists() and not force:
+                raise FileExistsError(f"{public} exists; use --force to replace it")
+            return self._create(name)
+
+    def _create(self, name: str) -> tuple[Path, Path]:
+        # Written in a private (0700) folder, then renamed into place: the secret is never
+        # readable by anyone else, and no reader sees half a file.
+        with tempfile.TemporaryDirectory(dir=self.directory, prefix=".new-") as scratch:
+            public_file, secret_file = zmq.auth.create_certificates(scratch, name)
+            os.chmod(secret_file, 0o600)
+            os.replace(secret_file, self.directory / f"{name}.key_secret")
+            os.replace(public_file, self.directory / f"{name}.key")
+        return self.directory / f"{name}.key", self.directory / f"{name}.key_secret"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The key directory (0700, made if missing), locked against other processes
+        making the same keys at the same moment."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def ensure_local(self) -> None:
+        """Make this user's producer and viewer pairs if either is missing."""
+        names = ("producer", "viewer")
+        if all((self.directory / f"{n}.key_secret").exists() for n in names):
+            return
+        with self._locked():
+            for name in names:
+                if not (self.directory / f"{name}.key_secret").exists():
+                    self._create(name)
+                    log.info("made this user's %s key in %s", name, self.directory)
 
     def pair(self, name: str) -> KeyPair:
         return KeyPair.load(self.directory / f"{name}.key_secret")
+
+    def local_server(self) -> CurveServer:
+        """A viewer's credentials: this user's viewer pair; it accepts this user's
+        producers (and the allow-list's)."""
+        self.ensure_local()
+        return self.server()
+
+    def local_client(self) -> CurveClient:
+        """A producer's or tool's credentials for a viewer of this user on this machine."""
+        self.ensure_local()
+        return CurveClient(self.pair("producer"), self.pair("viewer").public)
 
     def allow(self, public_key_file: Path, name: str | None = None) -> Path:
         """Add a producer's public key to this viewer's allow-list."""
@@ -157,7 +230,12 @@ class KeyStore:
         return frozenset(load_public_key(path) for path in sorted(folder.glob("*.key")))
 
     def server(self) -> CurveServer:
-        return CurveServer(self.pair("viewer"), self.allowed())
+        """The viewer pair; accepted: the allow-list and this store's own producer."""
+        allowed = set(self.allowed())
+        own = self.directory / "producer.key"
+        if own.exists():
+            allowed.add(load_public_key(own))
+        return CurveServer(self.pair("viewer"), frozenset(allowed))
 
     def client(self, host: str) -> CurveClient | None:
         """Credentials for talking to the viewer on ``host``; None if either key is missing."""
@@ -165,6 +243,19 @@ class KeyStore:
         if not viewer_key.exists() or not (self.directory / "producer.key_secret").exists():
             return None
         return CurveClient(self.pair("producer"), load_public_key(viewer_key))
+
+
+def credentials_for(host: str, keystore: KeyStore | None = None) -> CurveClient | None:
+    """What a producer or tool presents to the viewer on ``host``: on this machine, this
+    user's own credentials (made on first use); elsewhere the trusted viewer key of that
+    host, or None when there is none (then nothing may be sent)."""
+    store = keystore or KeyStore()
+    if is_loopback(host):
+        return store.local_client()
+    client = store.client(host)
+    if client is None and is_local(host):
+        return store.local_client()
+    return client
 
 
 class ZapAuthenticator:

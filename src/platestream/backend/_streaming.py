@@ -39,7 +39,7 @@ from platestream.schemas import DropReason, WellsFailed, display_to_wire
 from ._host_arrays import to_host_array, wire_dtype
 from ._link import Link, LinkOptions, OutgoingImage, SaveReport
 from ._link_registry import LINKS
-from ._security import CurveClient, KeyStore, is_local, is_loopback
+from ._security import CurveClient, KeyStore, credentials_for, is_local
 
 log = logging.getLogger(__name__)
 
@@ -388,8 +388,13 @@ class NapariStreamingBackend(StreamingBackend):
         if key in self._refused:
             return None
         curve = self.curve
-        if curve is None and not is_loopback(config.napari_host):
-            curve = (self.keystore or KeyStore()).client(config.napari_host)
+        if curve is None:
+            try:
+                curve = credentials_for(config.napari_host, self.keystore)
+            except OSError as err:  # this user's keys cannot be made or are not private
+                self._refused.add(key)
+                log.error("not streaming to %s:%s: %s; images for it are dropped", *key, err)
+                return None
             if curve is None:
                 self._refused.add(key)
                 log.error(
@@ -444,14 +449,15 @@ def report_failed(
     raises: a viewer that is gone or does not answer in ``timeout_s`` is logged, False."""
     from ._control_client import ControlTimeout, request_once
 
-    curve = None
-    if not is_loopback(config.napari_host):
-        curve = KeyStore().client(config.napari_host)
-        if curve is None:
-            log.warning(
-                "no CURVE keys for %s: its viewer is not told of failed wells", config.napari_host
-            )
-            return False
+    try:
+        curve = credentials_for(config.napari_host)
+    except OSError as err:  # e.g. KeyPermissionError: said, not raised
+        log.warning("the viewer at %s is not told of failed wells: %s", config.napari_host, err)
+        return False
+    if curve is None:
+        host = config.napari_host
+        log.warning("no CURVE keys for %s: its viewer is not told of failed wells", host)
+        return False
     message = WellsFailed(
         step_name=step_name, wells=tuple(str(w) for w in wells), reason=reason[:4096]
     )

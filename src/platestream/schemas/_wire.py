@@ -29,6 +29,7 @@ PROTOCOL_VERSION: Final = 1
 
 PRODUCER_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 TOKEN = r"^[A-Za-z0-9_-]{1,64}$"
+POOL_KEY = r"^[0-9a-f]{32}$"
 # Pool ids are also segment names; macOS allows 31 characters for those.
 POOL_ID = r"^psm_[A-Za-z0-9_]{1,27}$"
 MAX_WAIT_S = 30.0
@@ -272,6 +273,11 @@ class Attach(Message):
     producer: str = wire_field("the producer's id", pattern=PRODUCER_ID)
     pid: int = wire_field("the producer's process id", minimum=1)
     pool: PoolInfo = wire_field("the pool to map")
+    key: str = wire_field(
+        "a secret the producer chose (32 hex digits); only a detach repeating it, or an "
+        "attach replacing the pool with it, is obeyed",
+        pattern=POOL_KEY,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -281,6 +287,7 @@ class Detach(Message):
     TYPE: ClassVar[str] = "detach"
     PORT: ClassVar[str] = "request"
     producer: str = wire_field("the producer's id", pattern=PRODUCER_ID)
+    key: str = wire_field("the key its attach gave", pattern=POOL_KEY)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import contextlib
 import math
 import mmap
+import os
 
 import numpy as np
 
-from platestream.schemas import PoolInfo, ShmPixels
+from platestream.schemas import PoolInfo, PoolKind, ShmPixels
 
 from ._copying import copy_into
 from ._segment import (
@@ -21,6 +22,7 @@ from ._segment import (
     SLOT_WORDS,
     Layout,
     SegmentError,
+    open_named,
     open_readonly,
 )
 
@@ -34,7 +36,12 @@ class Overwritten(RuntimeError):
 
 
 class PoolReader:
-    """A producer's pool mapped read-only by the viewer (so a viewer bug cannot corrupt it)."""
+    """A producer's pool as the viewer reads it, read-only (a viewer bug cannot corrupt it).
+
+    A memfd pool (sealed: it cannot shrink) is mapped, and its slots can be lent as views.
+    A named pool is read through its descriptor with ``pread`` (see ``open_named``): its
+    owner could truncate it, and reading a mapping past the end would kill the viewer.
+    """
 
     def __init__(self, info: PoolInfo, pid: int) -> None:
         self.info = info
@@ -42,39 +49,68 @@ class PoolReader:
         self.layout = Layout(info.size, info.slots)
         if self.layout.data_bytes <= 0:
             raise SegmentError(0, f"pool {info.id}: {info.slots} slots leave no data area")
-        self._buffer: mmap.mmap | None = open_readonly(info, pid)
-        header = self.layout.header(self._buffer)
-        valid = int(header[0]) == MAGIC and int(header[1]) == info.size
+        self._buffer: mmap.mmap | None = None
+        self._fd = -1
+        self._table: np.ndarray | None = None
+        if info.kind is PoolKind.NAMED:
+            self._fd = open_named(info)
+            header = self._pread_words(0, 2)
+        else:
+            self._buffer = open_readonly(info, pid)
+            header = self.layout.header(self._buffer)
+        valid = header is not None and int(header[0]) == MAGIC and int(header[1]) == info.size
         del header
         if not valid:
             self.close()
             raise SegmentError(0, f"pool {info.id}: bad header")
-        self._table: np.ndarray | None = self.layout.table(self._buffer)
+        if self._buffer is not None:
+            self._table = self.layout.table(self._buffer)
+
+    @property
+    def lendable(self) -> bool:
+        """True if slots can be lent as views (a mapped, sealed pool)."""
+        return self._buffer is not None
+
+    def _pread_words(self, offset: int, count: int) -> np.ndarray | None:
+        """``count`` uint64 words at ``offset`` of a named pool; None if it was shrunk."""
+        data = os.pread(self._fd, count * 8, offset)
+        if len(data) != count * 8:
+            return None
+        return np.frombuffer(data, dtype="<u8")
+
+    def _entry(self, slot: int) -> np.ndarray:
+        if self._table is not None:
+            row: np.ndarray = self._table[slot]
+            return row
+        if self._fd < 0:
+            raise SlotError(f"pool {self.id} is closed")
+        entry = self._pread_words(HEADER_BYTES + slot * SLOT_WORDS * 8, SLOT_WORDS)
+        if entry is None:
+            raise SlotError(f"pool {self.id} was shrunk by its owner")
+        return entry
 
     @property
     def id(self) -> str:
         return self.info.id
 
-    def _region(self, ref: ShmPixels) -> tuple[np.ndarray, mmap.mmap]:
-        if self._table is None or self._buffer is None:
+    def _region(self, ref: ShmPixels) -> np.ndarray:
+        if self._table is None and self._fd < 0:
             raise SlotError(f"pool {self.id} is closed")
         if ref.slot >= self.layout.slots:
             raise SlotError(f"slot {ref.slot} beyond the table of {self.layout.slots}")
         start, end = ref.offset, ref.offset + ref.nbytes
         if start < self.layout.data_start or end > self.layout.size:
             raise SlotError(f"bytes {start}..{end} outside the data area of pool {self.id}")
-        return self._table[ref.slot], self._buffer
+        return self._entry(ref.slot)
 
-    def _checked(
-        self, ref: ShmPixels, shape: tuple[int, ...], dtype: np.dtype
-    ) -> tuple[np.ndarray, mmap.mmap]:
-        """The slot's table row and the mapping, once ``ref`` is valid and still current."""
-        entry, buffer = self._region(ref)
+    def _checked(self, ref: ShmPixels, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """The slot's table row, once ``ref`` is valid and still current."""
+        entry = self._region(ref)
         if dtype.itemsize * math.prod(shape) != ref.nbytes:
             raise SlotError(f"shape {shape} of {dtype} is not {ref.nbytes} bytes")
         if not self._matches(entry, ref):
             raise Overwritten(f"slot {ref.slot} no longer holds generation {ref.generation}")
-        return entry, buffer
+        return entry
 
     def copy_out(
         self,
@@ -85,12 +121,17 @@ class PoolReader:
     ) -> np.ndarray:
         """A private copy of the referenced pixels (into ``out`` if given, a C-ordered
         array of ``shape`` and ``dtype``); raises Overwritten for a torn read."""
-        entry, buffer = self._checked(ref, shape, dtype)
+        entry = self._checked(ref, shape, dtype)
         if out is None:
             out = np.empty(shape, dtype=dtype)
-        source = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=ref.offset)
-        copy_into(out, source)
-        del source
+        if self._buffer is not None:
+            source = np.ndarray(shape, dtype=dtype, buffer=self._buffer, offset=ref.offset)
+            copy_into(out, source)
+            del source
+        elif not _pread_into(self._fd, out, ref.offset):
+            raise SlotError(f"pool {self.id} was shrunk by its owner")
+        else:
+            entry = self._entry(ref.slot)  # read again after the copy, as the seqlock asks
         # Seqlock check: a producer that started rewriting during the copy changed it.
         if int(entry[GENERATION]) != ref.generation:
             raise Overwritten(f"slot {ref.slot} was rewritten during the copy")
@@ -101,7 +142,10 @@ class PoolReader:
     ) -> tuple[np.ndarray, np.ndarray]:
         """A read-only view of the referenced pixels and the slot's table row, to check
         later that the slot was not rewritten; raises Overwritten if it already was."""
-        _, buffer = self._checked(ref, shape, dtype)
+        buffer = self._buffer
+        if buffer is None:
+            raise SlotError(f"pool {self.id} cannot lend views; copy out of it")
+        self._checked(ref, shape, dtype)
         # frombuffer holds a buffer export (np.ndarray(buffer=...) does not): the mapping
         # cannot be closed under these views, it outlives the reader until they are gone.
         count = ref.nbytes // dtype.itemsize  # checked above: the product of shape
@@ -134,8 +178,23 @@ class PoolReader:
 
     def close(self) -> None:
         self._table = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         if self._buffer is not None:
             # Views lent out may still use it: then it is unmapped when the last one goes.
             with contextlib.suppress(BufferError):
                 self._buffer.close()
             self._buffer = None
+
+
+def _pread_into(fd: int, out: np.ndarray, offset: int) -> bool:
+    """Fill ``out`` (C-contiguous) from ``fd`` at ``offset``; False at a premature end."""
+    view = memoryview(out.reshape(-1).view(np.uint8).data)
+    done = 0
+    while done < len(view):
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got <= 0:
+            return False
+        done += got
+    return True

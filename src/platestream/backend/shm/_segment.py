@@ -5,9 +5,12 @@ appears in ``/dev/shm``. The viewer maps it by opening ``/proc/<producer pid>/fd
 the kernel frees it when the last process holding it exits, however it exits (``kill -9``
 included). The memfd is sealed against shrinking, so the viewer can never take a SIGBUS.
 
-Elsewhere (or when forced): a POSIX ``shm_open`` name. The viewer unlinks the name the
-moment it has mapped it, the producer unlinks it after the viewer's answer (or at once if
-there is none), so a name exists only for the few milliseconds of the attach.
+Elsewhere (or when forced, or when the viewer cannot open the memfd): a POSIX ``shm_open``
+name. The viewer unlinks the name the moment it has opened it, the producer unlinks it
+after the viewer's answer (or at once if there is none), so a name exists only for the few
+milliseconds of the attach. A named pool cannot be sealed, so the viewer never maps it: it
+reads it with ``pread`` (``open_named``), and a pool its owner shrank gives a short read,
+never a SIGBUS.
 
 Memory is reserved with ``posix_fallocate`` before any page of it is touched - a full
 ``/dev/shm`` fails cleanly there with an OSError, never later as a SIGBUS - and pre-faulted
@@ -29,6 +32,7 @@ import errno
 import mmap
 import os
 import secrets
+import stat
 import sys
 from dataclasses import dataclass
 from typing import Final
@@ -219,33 +223,72 @@ class Segment:
 
 
 def open_readonly(info: PoolInfo, pid: int) -> mmap.mmap:
-    """The viewer's end: map a producer's pool read-only after checking it is what it claims.
+    """The viewer's end of a memfd pool: mapped read-only once checked to be what it claims.
 
-    A memfd is opened through /proc/<pid>/fd/<fd> and must be a sealed memfd of this pool's
-    name and size; a named pool is unlinked right after it is mapped.
+    The memfd is reached through /proc/<pid>/fd/<fd>, which a client chooses: it must be a
+    regular file before it is opened, is opened without blocking (a FIFO there would
+    otherwise hang the receive thread), and must then be a memfd of this pool's name and
+    size, sealed against shrinking (so a mapping of it can never raise SIGBUS).
     """
-    try:
-        if info.kind is PoolKind.MEMFD:
-            fd = os.open(f"/proc/{pid}/fd/{info.fd}", os.O_RDONLY | os.O_CLOEXEC)
-        else:
-            fd = _shm_open(info.id, os.O_RDONLY)
-    except OSError as err:
-        raise SegmentError(err.errno, f"cannot open pool {info.id}: {err}") from None
+    if info.kind is not PoolKind.MEMFD:
+        raise SegmentError(errno.EINVAL, f"pool {info.id} is {info.kind.value}: read it by its fd")
+    fd = _open_regular(f"/proc/{pid}/fd/{info.fd}", info)
     try:
         _check_opened(fd, info)
         # A memfd is reserved as the producer carves slots: populating all of it here would
         # allocate what the producer never uses. Each page faults in once, on first read.
-        return _map(fd, info.size, writable=False, populate=info.kind is not PoolKind.MEMFD)
+        return _map(fd, info.size, writable=False, populate=False)
     except OSError as err:
         raise SegmentError(err.errno, f"cannot map pool {info.id}: {err}") from None
     finally:
         os.close(fd)
-        if info.kind is PoolKind.NAMED:
-            shm_unlink(info.id)
+
+
+def open_named(info: PoolInfo) -> int:
+    """The viewer's end of a named pool: a descriptor, never a mapping, and the name unlinked.
+
+    A named pool cannot be sealed: its owner may truncate it at any time, and a mapping
+    read past the new end raises SIGBUS, which would kill the viewer. So the viewer reads
+    it with ``pread`` (a short read then, counted as a drop). Opened without blocking and
+    refused unless it is a regular file of the pool's size.
+    """
+    try:
+        try:
+            fd = _shm_open(info.id, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as err:
+            raise SegmentError(err.errno, f"cannot open pool {info.id}: {err}") from None
+        try:
+            _check_opened(fd, info)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    finally:
+        shm_unlink(info.id)
+
+
+def _open_regular(path: str, info: PoolInfo) -> int:
+    try:
+        before = os.stat(path)
+        if not stat.S_ISREG(before.st_mode):
+            raise SegmentError(errno.EINVAL, f"pool {info.id}: {path} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except SegmentError:
+        raise
+    except OSError as err:
+        raise SegmentError(err.errno, f"cannot open pool {info.id}: {err}") from None
+    after = os.fstat(fd)
+    if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+        os.close(fd)
+        raise SegmentError(errno.EINVAL, f"pool {info.id}: {path} changed while it was opened")
+    return fd
 
 
 def _check_opened(fd: int, info: PoolInfo) -> None:
-    if os.fstat(fd).st_size != info.size:
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode):
+        raise SegmentError(errno.EINVAL, f"pool {info.id} is not a regular file")
+    if opened.st_size != info.size:
         raise SegmentError(errno.EINVAL, f"pool {info.id} is not {info.size} bytes")
     if info.kind is not PoolKind.MEMFD:
         return
