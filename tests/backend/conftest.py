@@ -11,6 +11,7 @@ import pytest
 from platestream.backend import NapariStreamingBackend, Receiver, ReceiverOptions
 
 from .helpers import Child
+from .raw_client import RawClient
 
 
 @pytest.fixture
@@ -64,3 +65,18 @@ def no_stray_processes() -> Iterator[None]:
     for process in alive:
         process.kill()
     assert not alive, f"test left processes running: {alive}"
+
+
+@pytest.fixture
+def small_receiver() -> Iterator[Receiver]:
+    with Receiver(ReceiverOptions(port=0, max_message_bytes=1 << 20)) as running:
+        running.start()
+        yield running
+
+
+@pytest.fixture
+def client(small_receiver: Receiver) -> Iterator[RawClient]:
+    raw = RawClient(small_receiver)
+    raw.barrier()
+    yield raw
+    raw.close()

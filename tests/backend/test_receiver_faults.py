@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
 import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,16 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from platestream.backend import Receiver, ReceiverOptions
-from platestream.config import DeliveryMode, default_display
+from platestream.config import default_display
 from platestream.schemas import (
-    Batch,
     DropReason,
     Error,
     ErrorCode,
-    InlinePixels,
     Ok,
     Ping,
-    Pong,
     Probe,
     ShmPixels,
     StatusRequest,
@@ -40,111 +34,13 @@ from platestream.schemas import (
 )
 
 from ..credentials import credentialed
-
-TIMEOUT_MS = 5000
-
-
-class RawClient:
-    """A hand-driven producer: a PUB and a REQ socket, no platestream producer code."""
-
-    def __init__(self, receiver: Receiver) -> None:
-        self.receiver = receiver
-        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.pub = self.context.socket(zmq.PUB)
-        self.pub.linger = 0
-        credentialed(self.pub)
-        self.pub.connect(f"tcp://127.0.0.1:{receiver.data_port}")
-        self.req = self.new_req()
-        self.seq = 0
-
-    def new_req(self) -> zmq.Socket[bytes]:
-        req = self.context.socket(zmq.REQ)
-        req.linger = 0
-        req.rcvtimeo = TIMEOUT_MS
-        credentialed(req)
-        req.connect(f"tcp://127.0.0.1:{self.receiver.control_port}")
-        return req
-
-    def request(self, message: Any) -> Any:
-        self.req.send(encode_message(message))
-        return decode_message(self.req.recv(), port="reply")
-
-    def barrier(self) -> None:
-        """Return once the receiver processed everything published before (one pipe: FIFO)."""
-        token = secrets.token_hex(4)
-        self.req.send(encode_message(Ping(producer="raw", token=token, wait_s=5.0)))
-        poller = zmq.Poller()
-        poller.register(self.req, zmq.POLLIN)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            self.pub.send(encode_message(Probe(producer="raw", token=token)))
-            if poller.poll(20):
-                pong = decode_message(self.req.recv(), port="reply")
-                assert isinstance(pong, Pong) and pong.probe_seen
-                return
-        raise AssertionError("the receiver never saw the probe")
-
-    def send(self, frames: list[bytes]) -> None:
-        self.pub.send_multipart(frames)
-        self.barrier()
-
-    def batch(self, items: tuple[WireItem, ...], **fields: Any) -> bytes:
-        self.seq += 1
-        values: dict[str, Any] = {
-            "producer": "raw",
-            "seq": self.seq,
-            "saved_at": time.time(),
-            "sent_at": time.time(),
-            "delivery": DeliveryMode.LOSSLESS,
-            "display": display_to_wire(default_display()),
-            "items": items,
-        }
-        return encode_message(Batch(**{**values, **fields}))
-
-    def close(self) -> None:
-        self.pub.close(0)
-        self.req.close(0)
-        self.context.term()
-
-
-def inline_item(nbytes: int = 32, frame: int = 1) -> WireItem:
-    return WireItem(
-        components={"site": 1},
-        step_index=0,
-        step_name="s",
-        shape=(nbytes // 2,),
-        dtype=WireDtype.UINT16,
-        pixels=InlinePixels(frame=frame, nbytes=nbytes),
-    )
-
-
-@pytest.fixture
-def small_receiver() -> Iterator[Receiver]:
-    with Receiver(ReceiverOptions(port=0, max_message_bytes=1 << 20)) as running:
-        running.start()
-        yield running
-
-
-@pytest.fixture
-def client(small_receiver: Receiver) -> Iterator[RawClient]:
-    raw = RawClient(small_receiver)
-    raw.barrier()
-    yield raw
-    raw.close()
-
-
-def dropped(receiver: Receiver, reason: DropReason) -> int:
-    return int(receiver.stats().dropped.get(reason.value, 0))
-
-
-def assert_still_serving(client: RawClient) -> None:
-    client.receiver.take()  # whatever earlier (valid) messages queued
-    pixels = np.arange(16, dtype=np.uint16)
-    client.send([client.batch((inline_item(),)), pixels.tobytes()])
-    assert client.receiver.wait(5)
-    (batch,) = client.receiver.take()
-    np.testing.assert_array_equal(batch.images[0].data, pixels)
-    assert isinstance(client.request(StatusRequest()), type(client.receiver.stats()))
+from .raw_client import (
+    TIMEOUT_MS,
+    RawClient,
+    assert_still_serving,
+    dropped,
+    inline_item,
+)
 
 
 def _valid_header(client: RawClient) -> bytes:

@@ -47,7 +47,8 @@ def test_init_show_allow_trust(tmp_path: Path, capsys: pytest.CaptureFixture[str
     producer_public = KeyStore(producer_dir).pair("producer").public.decode()
     assert "allowed lab-server" in shown and producer_public in shown
     assert KeyStore(producer_dir).client("workstation") is not None
-    assert KeyStore(viewer_dir).server().allowed == {producer_public.encode()}
+    own = KeyStore(viewer_dir).pair("producer").public  # this user's producers, on loopback
+    assert KeyStore(viewer_dir).server().allowed == {producer_public.encode(), own}
 
 
 def test_init_keeps_existing_keys_and_generate_refuses_to_overwrite(
