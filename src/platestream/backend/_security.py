@@ -247,11 +247,13 @@ class KeyStore:
 
 def credentials_for(host: str, keystore: KeyStore | None = None) -> CurveClient | None:
     """What a producer or tool presents to the viewer on ``host``: on this machine, this
-    user's own credentials (made on first use); elsewhere the trusted viewer key of that
-    host, or None when there is none (then nothing may be sent)."""
+    user's own credentials (made on first use) - unless a viewer key was trusted for that
+    very name (``keys trust 127.0.0.1 ...``: the far end of an ssh tunnel); elsewhere the
+    trusted viewer key of that host, or None when there is none (then nothing is sent)."""
     store = keystore or KeyStore()
     if is_loopback(host):
-        return store.local_client()
+        store.ensure_local()
+        return store.client(host) or store.local_client()
     client = store.client(host)
     if client is None and is_local(host):
         return store.local_client()

@@ -5,12 +5,18 @@ Measures, in one run, with a real viewer process and lossless producer processes
 - ``many``: N producers (default 8) each streaming M images (default 200) of a side x side
   uint16 plane (default 1024) into their own well, one image per ``save``, until the
   viewer shows every image (or counts it dropped);
-- ``one``: one producer streaming the same N x M images (its layer grows site by site);
-- per case: MiB/s to all displayed, what was displayed and dropped, and the viewer's peak
+- ``one``: one producer streaming the same N x M images;
+
+each producer declares the plate's layout first, as a pipeline run does (``--undeclared``:
+not, so layers grow as the images come);
+- per case: MiB/s to all displayed (the producer processes started and warm before the
+  clock starts), what was displayed and dropped, and the viewer's peak
   memory sampled from ``/proc`` every 0.2 s: anonymous (what the viewer itself holds) and
   resident (which also counts the producers' shared-memory pools it maps).
 
 The figures are ratios against this run's own data size and one-producer throughput.
+``--store memory`` measures the in-RAM viewer (every plane kept in RAM), the default
+``disk`` the run store with its bounded cache.
 """
 
 from __future__ import annotations
@@ -31,16 +37,31 @@ from platestream.viewer.manager import NapariStreamVisualizer
 from .viewer import _free_port, _wait
 
 
-def _produce(port: int, well: int, images: int, side: int) -> dict[str, Any]:
+def _warm(ready: Any) -> None:
+    """Import the producer side, then wait until every worker did (so each takes one)."""
+    import platestream.backend  # noqa: F401
+
+    ready.wait(120)
+
+
+def _produce(port: int, well: int, images: int, side: int, wells: int) -> dict[str, Any]:
     from platestream.backend import NapariStreamingBackend
 
+    cpu = time.process_time()
     config = NapariStreamingConfig(napari_port=port, delivery="lossless")
     backend = NapariStreamingBackend(config)
+    if wells:  # the plate's layout, as a pipeline run declares it
+        names = [f"A{w + 1:02d}" for w in range(wells)]
+        backend.declare_layout({"well": names, "site": list(range(1, images + 1))})
     for index in range(images):
         plane = np.full((side, side), index % 60000, np.uint16)
         backend.save(plane, {"well": f"A{well + 1:02d}", "site": index + 1})
     backend.close()
-    return {"sent": backend.totals.sent, "dropped": sum(backend.totals.dropped.values())}
+    return {
+        "sent": backend.totals.sent,
+        "dropped": sum(backend.totals.dropped.values()),
+        "cpu_s": time.process_time() - cpu,
+    }
 
 
 def _memory_mib(pid: int) -> dict[str, int]:
@@ -53,9 +74,11 @@ def _memory_mib(pid: int) -> dict[str, int]:
     return found
 
 
-def _case(producers: int, images: int, side: int) -> dict[str, Any]:
+def _case(
+    producers: int, images: int, side: int, store: str = "disk", declare: bool = True
+) -> dict[str, Any]:
     port = _free_port()
-    config = NapariStreamingConfig(napari_port=port)
+    config = NapariStreamingConfig(napari_port=port, store=store)
     with NapariStreamVisualizer(config, title="bench producers", persistent=False) as viewer:
         viewer.start_viewer(async_mode=False)
         assert viewer.pong is not None
@@ -74,14 +97,23 @@ def _case(producers: int, images: int, side: int) -> dict[str, Any]:
                     peak[key] = max(peak.get(key, 0), value)
                 stop.wait(0.2)
 
-        sampler = threading.Thread(target=sample)
-        sampler.start()
         total = producers * images
-        started = time.monotonic()
         context = multiprocessing.get_context("spawn")
-        with context.Pool(producers) as pool:
+        with context.Manager() as manager, context.Pool(producers) as pool:
+            # Every worker started and imported what it streams with before the clock
+            # starts: the figure is the streaming's, not the interpreters' start-up.
+            ready = manager.Barrier(producers)
+            pool.map(_warm, [ready] * producers, chunksize=1)
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            started = time.monotonic()
             reports = pool.starmap(
-                _produce, [(port, well, images, side) for well in range(producers)]
+                _produce,
+                [
+                    (port, well, images, side, producers if declare else 0)
+                    for well in range(producers)
+                ],
+                chunksize=1,
             )
         status = _wait(
             viewer,
@@ -101,15 +133,24 @@ def _case(producers: int, images: int, side: int) -> dict[str, Any]:
         "displayed": status.state.display.displayed,
         "dropped_by_viewer": dict(status.dropped),
         "dropped_by_producers": sum(r["dropped"] for r in reports),
+        "producers_cpu_s": sum(r["cpu_s"] for r in reports),
         "peak_anon_mib": peak["RssAnon"] - start["RssAnon"],
         "peak_rss_mib": peak["VmRSS"] - start["VmRSS"],
     }
 
 
-def run(producers: int = 8, images: int = 200, side: int = 1024) -> dict[str, Any]:
-    many = _case(producers, images, side)
-    one = _case(1, producers * images, side)
+def run(
+    producers: int = 8,
+    images: int = 200,
+    side: int = 1024,
+    store: str = "disk",
+    declare: bool = True,
+) -> dict[str, Any]:
+    many = _case(producers, images, side, store, declare)
+    one = _case(1, producers * images, side, store, declare)
     return {
+        "store": store,
+        "declared": declare,
         "many": many,
         "one": one,
         "many_vs_one_throughput": many["mib_per_s"] / one["mib_per_s"],
@@ -119,7 +160,10 @@ def run(producers: int = 8, images: int = 200, side: int = 1024) -> dict[str, An
 
 
 def render(results: dict[str, Any]) -> str:
-    rows = []
+    rows = [
+        ("viewer store", str(results.get("store", "disk"))),
+        ("plate layout declared", "yes" if results.get("declared", True) else "no"),
+    ]
     for name in ("many", "one"):
         case = results[name]
         rows += [
@@ -128,6 +172,10 @@ def render(results: dict[str, Any]) -> str:
                 f"{case['mib_per_s']:.0f} MiB/s",
             ),
             ("  displayed / dropped", f"{case['displayed']} / {case['dropped_by_viewer']}"),
+            (
+                "  seconds / producers' CPU seconds",
+                f"{case['seconds']:.1f} / {case['producers_cpu_s']:.1f}",
+            ),
             (
                 "  viewer peak anon / RSS over start",
                 f"{case['peak_anon_mib']} / {case['peak_rss_mib']} MiB",
@@ -147,9 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--producers", type=int, default=8)
     parser.add_argument("--images", type=int, default=200, help="per producer")
     parser.add_argument("--side", type=int, default=1024)
+    parser.add_argument(
+        "--store", choices=("disk", "memory"), default="disk", help="the viewer's store"
+    )
+    parser.add_argument(
+        "--undeclared",
+        action="store_true",
+        help="producers do not declare the plate's layout (layers grow as images come)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args(argv)
-    results = run(args.producers, args.images, args.side)
+    results = run(args.producers, args.images, args.side, args.store, not args.undeclared)
     return report(results, render, args.json)
 
 

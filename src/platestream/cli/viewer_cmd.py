@@ -202,6 +202,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_viewer(port: int) -> str:
+    return (
+        f"no viewer of yours answers on port {port} (nothing is there, or it could not prove "
+        "it is your viewer: another user's viewer, or another program)"
+    )
+
+
 def _request(args: argparse.Namespace, message: Any, timeout_s: float = 5.0) -> Any:
     from platestream.backend import ControlTimeout, request_once
     from platestream.schemas import Error
@@ -220,7 +227,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     reply = _request(args, StatusRequest())
     if reply is None:
-        return _fail(f"no viewer answers on port {args.port}")
+        return _fail(_no_viewer(args.port))
     print(json.dumps(unstructure(reply.message), indent=2))
     return 0
 
@@ -261,7 +268,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
     from platestream.schemas import Clear
 
     if _request(args, Clear(), timeout_s=10.0) is None:
-        return _fail(f"no viewer answers on port {args.port}")
+        return _fail(_no_viewer(args.port))
     print(f"cleared the viewer on port {args.port}")
     return 0
 
