@@ -105,7 +105,7 @@ def measure_sockets(
             frames = max(8, 512 // inline_mib)
             started = time.perf_counter()
             for _ in range(frames):
-                pair.client.send(frame, copy=False)
+                pair.client.send(memoryview(frame.data), copy=False)
                 pair.server.recv(copy=False)
             results[f"inline_gbs_{mode}"] = (
                 frames * frame.nbytes / (time.perf_counter() - started) / 1e9
