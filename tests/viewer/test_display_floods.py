@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import zmq
 
+from platestream.layering import ImageItem, LayerKind
 from platestream.schemas import (
     Error,
     ErrorCode,
@@ -103,3 +104,46 @@ def test_a_burst_of_snapshots_is_bounded_and_answered(ports: Callable[[int], int
         finally:
             dealer.close(0)
             context.term()
+
+
+def test_a_plate_of_points_and_shapes_in_one_message_does_not_stall_the_display(
+    ports: Callable[[int], int],
+) -> None:
+    """2,048 wells, each with points and 4 polygons, in one message (4,096 items): napari
+    is given the polygons a few hundred per frame, so the GUI thread keeps answering (a
+    ``layers`` request is answered there) while they are waiting, counted."""
+    port = ports(1)
+    wells = [f"{r}{c:02d}" for r in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for c in range(1, 80)][:2048]
+    square = np.array([[0, 0], [0, 6], [6, 6], [6, 0]], float)
+    arrays: list[np.ndarray] = []
+    targets: list[ImageItem] = []
+    for well in wells:
+        components = {"well": well}
+        arrays.append(np.array([[3.0, 3.0], [9.0, 9.0]]))
+        targets.append(ImageItem(components, 0, "seg", (2, 2), "float64", kind=LayerKind.POINTS))
+        arrays.append(np.stack([square + 8 * i for i in range(4)]))
+        targets.append(ImageItem(components, 0, "seg", (4, 4, 2), "float64", kind=LayerKind.SHAPES))
+    with NapariStreamVisualizer(config(port), title="shapes", persistent=False) as visualizer:
+        visualizer.start_viewer(async_mode=False)
+        report = visualizer.save_batch(arrays, targets)
+        assert report is not None and report.sent == len(targets)
+        waiting: list[int] = []
+
+        def feeding() -> bool:
+            status = visualizer.status()
+            if status is not None:
+                waiting.append(status.state.display.shapes_pending)
+            return bool(waiting) and waiting[-1] > 0
+
+        wait_until(feeding, 120, "polygons waiting for napari")
+        layers = visualizer.layers(timeout_s=5)  # answered by the GUI thread meanwhile
+        assert any(layer.kind == "shapes" for layer in layers.layers)
+
+        def fed() -> bool:
+            status = visualizer.status()
+            return status is not None and status.state.display.shapes_pending == 0
+
+        wait_until(fed, 240, "every polygon given to napari")
+        assert max(waiting) <= 4 * len(wells)
+        status = visualizer.status()
+        assert status is not None and status.state.display.displayed == len(targets)

@@ -13,7 +13,11 @@ from napari.components import ViewerModel
 
 from platestream.backend import ReceivedImage
 from platestream.layering import CreateLayer, ImageItem, LayerKind, PlanState, update
-from platestream.viewer.layer_model._napari_apply import PLACEHOLDER_CONTRAST, NapariApplier
+from platestream.viewer.layer_model._napari_apply import (
+    PLACEHOLDER_CONTRAST,
+    SHAPES_PER_FLUSH,
+    NapariApplier,
+)
 from platestream.viewer.layer_model._plans import Plans
 from tests.layering.layering_helpers import config, image
 
@@ -206,6 +210,68 @@ def test_points_and_shapes_layers() -> None:
     sink.flush()
     assert viewer.layers["Step_00_raw_Channel_1_Points"] is points
     assert points.data.shape == (1, 3)
+
+
+def _shapes(well: str, polygons: int, at: float) -> ReceivedImage:
+    item = ImageItem(
+        {"well": well, "channel": 1}, 0, "raw", (polygons, 4, 2), "float64", kind=LayerKind.SHAPES
+    )
+    square = np.array([[0, 0], [0, 3], [3, 3], [3, 0]], float) + at
+    return ReceivedImage(item, np.stack([square + i for i in range(polygons)]))
+
+
+def _wells_of(layer: Any) -> list[float]:
+    return sorted(float(polygon[0, 0]) for polygon in layer.data)
+
+
+def test_a_plate_of_polygons_is_given_to_napari_a_bounded_number_per_flush() -> None:
+    """4,096 polygons in one message: napari gets at most SHAPES_PER_FLUSH per flush (each
+    costs it ~0.3 ms in Python), the rest are counted as waiting; in the end it holds
+    exactly the stored polygons, each once."""
+    viewer = ViewerModel()
+    plans = Plans()
+    sink = NapariApplier(viewer, plans)
+    wells = [f"{row}{col:02d}" for row in "ABCDEFGHIJKLMNOP" for col in range(1, 25)]
+    plans.add(config(), [_shapes(well, 16, i) for i, well in enumerate(wells[:256])])
+    sink.flush()
+    layer = viewer.layers["Step_00_raw_Channel_1_Shapes"]
+    sizes = [len(layer.data)]
+    pending = [sink.shapes_pending]
+    while sink.busy:
+        sink.flush()
+        sizes.append(len(layer.data))
+        pending.append(sink.shapes_pending)
+    steps = np.diff([0, *sizes])
+    assert max(steps) <= SHAPES_PER_FLUSH and len(sizes) == 4096 // SHAPES_PER_FLUSH
+    assert pending[0] == 4096 - SHAPES_PER_FLUSH and pending[-1] == 0
+    assert np.all(np.diff(pending) == -SHAPES_PER_FLUSH)
+    assert _wells_of(layer) == sorted(float(w) for w in range(256) for _ in range(16))
+    assert layer.edge_color[-1].tolist() == [1, 1, 0, 1] and layer.face_color[-1][3] == 0
+
+
+def test_a_rewritten_plane_replaces_only_its_polygons_and_a_new_axis_value_moves_them() -> None:
+    viewer = ViewerModel()
+    plans = Plans()
+    sink = NapariApplier(viewer, plans)
+    plans.add(config(), [_shapes("A02", 2, 0), _shapes("A03", 3, 10)])
+    sink.flush()
+    layer = viewer.layers["Step_00_raw_Channel_1_Shapes"]
+    assert _wells_of(layer) == [0, 0, 1, 1, 1]
+    plans.add(config(), [_shapes("A03", 1, 50)])  # A03 rewritten: 3 polygons become 1
+    sink.flush()
+    assert _wells_of(layer) == [0, 0, 1]
+    assert sorted(float(p[1, 1]) for p in layer.data) == [0, 1, 50]
+    plans.add(config(), [_shapes("A01", 1, 70)])  # a well before the others: they move
+    while True:
+        sink.flush()
+        if not sink.busy:
+            break
+    assert _wells_of(layer) == [0, 1, 1, 2]
+    assert sorted(float(p[1, 1]) for p in layer.data) == [0, 1, 50, 70]
+    layer.data = []  # the user emptied it: given everything again at the next change
+    plans.add(config(), [_shapes("A04", 1, 90)])
+    sink.flush()
+    assert _wells_of(layer) == [0, 1, 1, 2, 3]
 
 
 def test_clear_removes_only_streamed_layers() -> None:

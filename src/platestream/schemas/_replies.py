@@ -29,6 +29,11 @@ class DisplayState:
         default=0,
         minimum=0,
     )
+    shapes_pending: int = wire_field(
+        "polygons stored but not given to napari yet (a few hundred are given per display frame)",
+        default=0,
+        minimum=0,
+    )
     displayed: int = wire_field("images written into layers", default=0, minimum=0)
     receive_rate: float = wire_field(
         "images received per second, over the last few seconds", default=0.0, minimum=0.0

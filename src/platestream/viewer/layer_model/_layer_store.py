@@ -95,12 +95,12 @@ class StoredLayer:
         ndim = len(self.axes) + 2
         entries = sorted(self.planes.items())
         if self.kind is LayerKind.POINTS:
-            rows = [_indexed(index, points) for index, points in entries]
+            rows = [indexed(index, points) for index, points in entries]
             return np.concatenate(rows) if rows else np.zeros((0, ndim))
-        return [_indexed(index, polygon) for index, shapes in entries for polygon in shapes]
+        return [indexed(index, polygon) for index, shapes in entries for polygon in shapes]
 
 
-def _indexed(index: Index, coords: Array) -> Array:
+def indexed(index: Index, coords: Array) -> Array:
     """``(N, 2)`` plane coordinates with the layer index in front: ``(N, len(index) + 2)``."""
     prefix = np.broadcast_to(np.asarray(index, dtype=float), (coords.shape[0], len(index)))
     return np.hstack([prefix, coords.astype(float)])

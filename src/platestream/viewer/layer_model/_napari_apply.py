@@ -8,7 +8,11 @@ tested against a spec'd fake and a real ``ViewerModel`` without a GUI. What napa
   the one on screen: a plate streaming in while the user looks at one well costs napari
   nothing (napari reads the planes when the sliders move there);
 * ``layer.data`` is assigned only when the array object changed (a new well, axis, plane
-  shape or dtype) - and for points and shapes, which are rebuilt from their planes;
+  shape or dtype) - and for points, which are rebuilt from their planes (napari takes an
+  array of points at once, fast); shapes are given to napari a bounded number per display
+  frame (``ShapesFeed``: napari builds every polygon in Python, ~0.3 ms each, so a plate of
+  polygons in one call would block the GUI for seconds), only those not given yet, and a
+  rewritten plane's old polygons are taken out;
 * contrast limits are set at first show, from the first plane's range, and never again;
   colormap, visibility, opacity, blending and layer order are set at creation at most.
   Whatever the user changes afterwards stays. A layer the user deleted stays deleted
@@ -24,12 +28,74 @@ import numpy as np
 
 from platestream.layering import LayerKind
 
-from ._layer_store import Changes, StoredLayer
+from ._layer_store import Changes, Index, StoredLayer, indexed
 from ._plans import Plans
 
 PLACEHOLDER_CONTRAST = (0.0, 1.0)  # until the first plane arrives
 MARK = "platestream"  # layer.metadata key: the layer is fed by the stream
 MAX_CREATE_PER_FLUSH = 8  # napari layers created per display frame; the rest wait
+SHAPES_PER_FLUSH = 256  # polygons given to napari per display frame; the rest wait
+SHAPE_FACE, SHAPE_EDGE = "transparent", "yellow"
+
+
+class ShapesFeed:
+    """Gives one napari shapes layer the polygons of its stored planes, at most ``budget``
+    per ``step`` (one display frame), in index order. It remembers which plane's polygons
+    napari holds, and where: a plane rewritten or moved (an axis value inserted before it)
+    has its old polygons taken out and its new ones given again; a layer whose polygons
+    the user changed, or whose dimensions changed, is given everything again."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.fed: dict[Index, Any] = {}  # index -> the payload napari holds, in its order
+        self.waiting = 0  # polygons of the stored planes not given to napari yet
+
+    def step(self, stored: StoredLayer, budget: int = SHAPES_PER_FLUSH) -> None:
+        planes = stored.planes
+        layer = self.layer
+        given = sum(len(payload) for payload in self.fed.values())
+        reset = len(layer.data) != given or int(layer.ndim) != len(stored.axes) + 2
+        if not reset:
+            reset = self._take_out_stale(planes, given)
+        if reset:
+            self.fed.clear()
+        batch: list[Any] = []
+        waiting = 0
+        for index in sorted(planes):
+            if index in self.fed:
+                continue
+            payload = planes[index]
+            if waiting or (batch and len(batch) + len(payload) > budget):
+                waiting += len(payload)
+                continue
+            batch += [indexed(index, polygon) for polygon in payload]
+            self.fed[index] = payload
+        self.waiting = waiting
+        if reset:  # also sets the layer's dimensions
+            layer.data = [(polygon, "polygon") for polygon in batch]
+        elif batch:
+            layer.add(batch, shape_type="polygon", face_color=SHAPE_FACE, edge_color=SHAPE_EDGE)
+
+    def _take_out_stale(self, planes: dict[Index, Any], given: int) -> bool:
+        """Remove the polygons of planes that changed or went; True if most did (then the
+        layer is given everything again instead)."""
+        stale: list[int] = []
+        offset = 0
+        gone: list[Index] = []
+        for index, payload in self.fed.items():
+            if planes.get(index) is not payload:
+                stale.extend(range(offset, offset + len(payload)))
+                gone.append(index)
+            offset += len(payload)
+        if not stale:
+            return False
+        if 2 * len(stale) > given:
+            return True
+        self.layer.selected_data = set(stale)
+        self.layer.remove_selected()
+        for index in gone:
+            del self.fed[index]
+        return False
 
 
 def _no_check() -> None:
@@ -44,6 +110,7 @@ class NapariApplier:
         self.plans = plans
         self.check_thread = check_thread  # raises unless on the GUI thread (Qt side)
         self.layers: dict[str, Any] = {}  # napari name -> the napari layer we created
+        self.feeds: dict[str, ShapesFeed] = {}  # shapes layers: what napari holds of them
         self._contrast_pending: set[str] = set()
         self._to_create: list[str] = []  # planned layers not created yet, oldest first
         self.refreshed = 0  # layer refreshes asked of napari (written planes on screen)
@@ -56,11 +123,22 @@ class NapariApplier:
         makes 256 layers does not block the GUI - and signals - for minutes."""
         return len(self._to_create)
 
+    @property
+    def shapes_pending(self) -> int:
+        """Polygons stored but not given to napari yet (at most ``SHAPES_PER_FLUSH`` are
+        given per flush)."""
+        return sum(feed.waiting for feed in self.feeds.values())
+
+    @property
+    def busy(self) -> bool:
+        """True while a later flush has work left (layers to create, polygons to give)."""
+        return bool(self._to_create) or self.shapes_pending > 0
+
     def flush(self) -> Changes:
         """Tell napari what changed since the last flush; returns those changes (``created``:
         the layers created now; later ones follow in the next flushes)."""
         changes = self.plans.store.take_changes()
-        if not changes and not self._to_create:
+        if not changes and not self.busy:
             return changes
         self.check_thread()
         for name in changes.removed:
@@ -80,9 +158,14 @@ class NapariApplier:
         )
         waiting = set(self._to_create)  # created later, with the data they have by then
         for name in changes.reshaped - new - waiting:
+            if name in self.feeds:
+                continue  # fed below
             if name in self.layers:
                 self.layers[name].data = self._data(stored[name])
                 self.reassigned += 1
+        for name, feed in self.feeds.items():
+            if name in stored and (feed.waiting or name in changes.reshaped or name in new):
+                feed.step(stored[name])
         for name in changes.written - new - changes.reshaped - waiting:
             if name in self.layers and self._on_screen(name, changes.written_at.get(name)):
                 self.layers[name].refresh()
@@ -101,21 +184,20 @@ class NapariApplier:
             self._remove(name)
         self._contrast_pending.clear()
         self._to_create.clear()
+        self.feeds.clear()
 
     # ------------------------------------------------------------------ helpers
 
     def _remove(self, name: str) -> None:
         layer = self.layers.pop(name, None)
+        self.feeds.pop(name, None)
         self._contrast_pending.discard(name)
         if layer is not None and layer in self.viewer.layers:
             self.viewer.layers.remove(layer)
 
     @staticmethod
     def _data(stored: StoredLayer) -> Any:
-        data = stored.napari_data()
-        if stored.kind is LayerKind.SHAPES:
-            return [(polygon, "polygon") for polygon in data]
-        return data
+        return stored.napari_data()
 
     def _on_screen(self, name: str, indices: set[tuple[int, ...]] | None) -> bool:
         """Is any of these stacked indices the slice napari shows of layer ``name``?"""
@@ -137,7 +219,7 @@ class NapariApplier:
 
     def _create(self, name: str, stored: StoredLayer) -> None:
         common: dict[str, Any] = {"name": name, "metadata": {MARK: True}}
-        data = self._data(stored)
+        data = self._data(stored) if stored.kind is not LayerKind.SHAPES else None
         if stored.array is not None:
             common["multiscale"] = stored.multiscale
         if stored.kind is LayerKind.IMAGE:
@@ -155,12 +237,13 @@ class NapariApplier:
             layer = self.viewer.add_points(data, ndim=len(stored.axes) + 2, **common)
         else:
             layer = self.viewer.add_shapes(
-                data or None,
+                None,
                 ndim=len(stored.axes) + 2,
-                face_color="transparent",
-                edge_color="yellow",
+                face_color=SHAPE_FACE,
+                edge_color=SHAPE_EDGE,
                 **common,
             )
+            self.feeds[name] = ShapesFeed(layer)  # its polygons come a few per frame
         self.layers[name] = layer
 
     def _set_first_contrast(self) -> None:

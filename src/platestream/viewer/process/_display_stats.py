@@ -41,7 +41,9 @@ class DisplayStats:
         self.displayed += images
         self._latencies.extend(latencies_s)
 
-    def sample(self, received: int, layers: int, pending: int = 0) -> DisplayState:
+    def sample(
+        self, received: int, layers: int, pending: int = 0, shapes_pending: int = 0
+    ) -> DisplayState:
         """Take this moment's counters into the rates and publish a new state."""
         now = self.clock()
         self.layers = layers
@@ -67,6 +69,7 @@ class DisplayStats:
             title=self.title,
             layers=layers,
             layers_pending=pending,
+            shapes_pending=shapes_pending,
             displayed=self.displayed,
             receive_rate=_rate(self._received),
             display_rate=_rate(self._shown),

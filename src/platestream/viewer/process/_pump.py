@@ -193,7 +193,7 @@ class Pump(QObject):
                 self._reopening.append((plate, plate.rest[start : start + REOPEN_SLICE]))
             count += len(plate.first) + len(plate.rest)
         self.applier.flush()
-        while self.applier.pending:
+        while self.applier.busy:
             self.applier.flush()
         if count:  # a reopened run starts at its first well and site, not napari's middle
             dims = self.viewer.dims
@@ -233,12 +233,13 @@ class Pump(QObject):
             self.stats.record_display(shown, [now_wall - b.sent_at for b in batches])
         first_show = not self.applier.layers
         layers_before = len(self.applier.layers)
+        was_busy = self.applier.busy
         try:
             changes = self.applier.flush()
         finally:
-            if batches or len(self.applier.layers) != layers_before:
+            if batches or was_busy or len(self.applier.layers) != layers_before:
                 self.publish()  # after the flush: the layer count is napari's
-            if self.applier.pending:  # more layers to create: the next frame goes on
+            if self.applier.busy:  # layers to create, polygons to give: the next frame goes on
                 self._schedule()
         if first_show and changes.created:
             # Fit the view to the first data once Qt has laid out the new sliders (napari
@@ -253,7 +254,10 @@ class Pump(QObject):
     def publish(self) -> None:
         """Fresh stats for pongs, status reports and the dock."""
         self.stats.sample(
-            self.receiver.received_images(), len(self.applier.layers), self.applier.pending
+            self.receiver.received_images(),
+            len(self.applier.layers),
+            self.applier.pending,
+            self.applier.shapes_pending,
         )
 
     def _account(self, batches: list[ReceivedBatch], failed: bool = False) -> int:
@@ -354,7 +358,7 @@ class Pump(QObject):
     def _apply_all(self) -> None:
         """Apply, then create every layer still waiting (a picture or report of all)."""
         self.apply()
-        while self.applier.pending:
+        while self.applier.busy:
             self.apply()
         if self.overview is not None:  # and the plate overview, not at its next redraw
             self.overview.update(force=True)
