@@ -117,3 +117,34 @@ def test_run_reports_a_bad_pipeline_file_and_exits_1(tmp_path: Path) -> None:
     result = _platestream("run", str(bad), "--plate", str(tmp_path))
     assert result.returncode == 1
     assert f"{bad}:3:1: steps[0].colormap: unknown key" in result.stderr
+
+
+def _xvfb_pids() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "Xvfb"}
+
+
+@GUI
+def test_a_kept_headless_demo_viewer_takes_its_x_server_with_it(
+    ports: Callable[[int], int], tmp_path: Path
+) -> None:
+    """``demo --keep`` with no display: the viewer stays, on an X server of its own, and
+    when it is stopped no Xvfb is left running."""
+    from tests.waiting import wait_until
+
+    port = ports(1)
+    before = _xvfb_pids()
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    small = ("--rows", "1", "--columns", "1", "--sites", "1", "--size", "64")
+    result = _platestream(
+        "demo", "--out", str(tmp_path), *small, "--port", str(port), "--keep", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert layers(port).layers  # kept: still serving
+    started = _xvfb_pids() - before
+    assert started, "the kept viewer runs on no X server of its own"
+    stopped = _platestream("viewer", "stop", str(port), env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    wait_until(lambda: not (_xvfb_pids() & started), 30, "the viewer's Xvfb to end with it")
+    assert viewer_pids(port) == []

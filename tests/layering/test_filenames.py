@@ -72,6 +72,22 @@ def test_imagexpress_names(path: str, components: dict, thumbnail: bool) -> None
     assert parsed.thumbnail is thumbnail and parsed.format == "imagexpress"
 
 
+@pytest.mark.parametrize(
+    ("name", "well", "prefix"),
+    [
+        (f"Screen1_c07_s2_w3{GUID}.tif", "C07", "Screen1"),  # as MetaXpress writes them
+        ("x_af48_s1_w2.TIF", "AF48", "x"),
+        ("plate_a01_s1_w1.tif", "A01", "plate"),
+        ("exp_ab12_A01_s1_w1.tif", "A01", "exp_ab12"),  # a capital well wins over the prefix
+    ],
+)
+def test_imagexpress_reads_lower_case_wells_when_no_capital_one_is_there(
+    name: str, well: str, prefix: str
+) -> None:
+    parsed = parse_name(name)
+    assert parsed.components["well"] == well and parsed.extra["prefix"] == prefix
+
+
 def test_imagexpress_keeps_prefix_and_guid_and_rejects_contradicting_folders() -> None:
     parsed = parse_name(f"val screen_B02_s1_w1_thumb{GUID}.tif")
     assert dict(parsed.extra) == {"prefix": "val screen", "guid": GUID}
@@ -105,7 +121,7 @@ def test_opera_phenix_names(path: str, components: dict, extra: dict) -> None:
     "path",
     [
         "notes.txt",
-        "plate_a01_s1_w1.tif",
+        "plate_s1_w1.tif",  # no well at all
         "r00c01f01p01-ch1sk1fk1fl1.tiff",
         "A01_s1_w1.png",
         "A1_s1.tif",

@@ -46,8 +46,18 @@ def register(groups: Any) -> None:
         help="plate_scale at the issue's sizes: a 29 GB screen and a 69,120-image plate "
         "(tens of minutes, needs about 20 GB of disk)",
     )
-    bench.add_argument("--json", type=Path, default=Path("bench-results.json"))
-    bench.add_argument("--markdown", type=Path, default=Path("bench-results.md"))
+    bench.add_argument(
+        "--json",
+        type=Path,
+        default=Path("bench-results.json"),
+        help="file for every figure as JSON (default: bench-results.json)",
+    )
+    bench.add_argument(
+        "--markdown",
+        type=Path,
+        default=Path("bench-results.md"),
+        help="file for the summary table (default: bench-results.md)",
+    )
     bench.add_argument(
         "--update-docs",
         type=Path,

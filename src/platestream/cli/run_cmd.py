@@ -20,39 +20,36 @@ DEMO_DIR = Path("platestream-demo")
 
 @dataclass
 class Session:
-    """The viewers (and private X server) a run started, to snapshot and stop afterwards."""
+    """The viewers a run started, to snapshot and stop afterwards."""
 
     viewers: list[Any] = field(default_factory=list)
-    xserver: Any = None
     shown_before: dict[int, int] = field(default_factory=dict)  # port -> images displayed
 
     def stop(self) -> None:
         for viewer in self.viewers:
             viewer.stop()
-        if self.xserver is not None:
-            self.xserver.stop()
 
 
 def start_viewers(configs: list[Any], title: str, headless_ok: bool, keep: bool) -> Session:
-    """``keep``: the viewers (and their X server) outlive this command."""
-    # Start (or reuse) a viewer per config, on a private Xvfb when there is no display.
-    import os
-
+    """``keep``: the viewers outlive this command. Without a display each viewer runs on
+    an X server of its own, which ends with it (kept or not, none is left behind)."""
     from platestream.backend import is_local
-    from platestream.viewer.manager import NapariStreamVisualizer, needs_display, start_xvfb
+    from platestream.viewer.manager import NapariStreamVisualizer, needs_display
 
     session = Session()
     local = [c for c in configs if is_local(c.napari_host)]
-    if local and needs_display():
-        if not headless_ok:
-            raise SystemExit("no display: set DISPLAY, or run with --headless")
-        session.xserver = start_xvfb(detach=keep)
-        os.environ["DISPLAY"] = session.xserver.display
+    headless = bool(local) and needs_display()
+    if headless and not headless_ok:
+        raise SystemExit("no display: set DISPLAY, or run with --headless")
     for config in local:
         # the pipeline streams to the configured port, so a port held by another program
         # is an error here, not a reason to move
         viewer = NapariStreamVisualizer(
-            config, title=title, persistent=keep and config.persistent, on_conflict="fail"
+            config,
+            title=title,
+            persistent=keep and config.persistent,
+            on_conflict="fail",
+            headless=headless,
         )
         status = viewer.status(timeout_s=1.0)  # a viewer already there: what it showed so far
         session.shown_before[viewer.port] = status.state.display.displayed if status else 0
@@ -249,9 +246,13 @@ def register(groups: Any) -> None:
         default=DEMO_DIR,
         help=f"where plate, outputs and snapshot go (default: {DEMO_DIR})",
     )
-    demo.add_argument("--rows", type=int, default=4)
-    demo.add_argument("--columns", type=int, default=6)
-    demo.add_argument("--sites", type=int, default=4)
+    demo.add_argument(
+        "--rows", type=int, default=4, help="plate rows of the demo plate (default 4)"
+    )
+    demo.add_argument(
+        "--columns", type=int, default=6, help="plate columns of the demo plate (default 6)"
+    )
+    demo.add_argument("--sites", type=int, default=4, help="sites per well (default 4)")
     demo.add_argument("--size", type=int, default=512, help="image side in pixels")
     demo.add_argument("--port", type=int, default=5555, help="the viewer's data port")
     demo.add_argument(

@@ -281,7 +281,7 @@ def register(groups: Any) -> None:
 
     start = commands.add_parser("start", help="run a viewer (here, or detached with --detach)")
     start.add_argument("--port", type=int, help="data port (control: +1000; default 5555)")
-    start.add_argument("--title", default="platestream")
+    start.add_argument("--title", default="platestream", help="the window title")
     add_store_options(start)
     start.add_argument("--detach", action="store_true", help="in the background; outlives us")
     start.add_argument("--keys", type=Path, help="require CURVE with these keys (remote use)")
@@ -299,7 +299,12 @@ def register(groups: Any) -> None:
     start.set_defaults(func=cmd_start)
 
     listing = commands.add_parser("list", help="viewers on a range of ports, green or red")
-    listing.add_argument("--ports", type=_port_range, default=_port_range("5555-5575"))
+    listing.add_argument(
+        "--ports",
+        type=_port_range,
+        default=_port_range("5555-5575"),
+        help="data ports to look at, FIRST-LAST (default 5555-5575)",
+    )
     listing.add_argument("--json", action="store_true", help="one JSON list")
     listing.set_defaults(func=cmd_list)
 
@@ -310,13 +315,18 @@ def register(groups: Any) -> None:
         ("clear", cmd_clear, "remove every streamed layer"),
     ):
         command = commands.add_parser(name, help=text)
-        command.add_argument("port", type=int)
+        command.add_argument("port", type=int, help="the viewer's data port (e.g. 5555)")
         if name == "stop":
-            command.add_argument("--timeout", type=float, default=5.0)
+            command.add_argument(
+                "--timeout",
+                type=float,
+                default=5.0,
+                help="seconds to wait for it to stop when asked, then after SIGTERM (default 5)",
+            )
         command.set_defaults(func=func)
 
     snapshot = commands.add_parser("snapshot", help="save a PNG of what the viewer shows")
-    snapshot.add_argument("port", type=int)
-    snapshot.add_argument("file", type=Path)
+    snapshot.add_argument("port", type=int, help="the viewer's data port (e.g. 5555)")
+    snapshot.add_argument("file", type=Path, help="the PNG file to write")
     snapshot.add_argument("--window", action="store_true", help="the whole window")
     snapshot.set_defaults(func=cmd_snapshot)

@@ -92,9 +92,11 @@ class ImageXpressParser:
 
     * the prefix is the plate or acquisition name and may hold spaces and underscores
       (``val screen_B02_s1_w1.tif``); it is optional (``A01_s1_w1.tif``);
-    * the well is a row of one or two capital letters and a two-digit column (``B02``,
-      ``AF48``), so lower-case ``s1``/``w1`` tokens are never taken for a well; the
-      shortest prefix wins;
+    * the well is a row of one or two letters and a two-digit column (``B02``, ``AF48``);
+      the shortest prefix wins. A capital-letter well is looked for first, so lower-case
+      tokens of the prefix (``exp_ab12_A01_s1``) are not taken for a well; only a name
+      with no capital well is read with a lower-case one, as real MetaXpress exports write
+      them (``Screen1_c07_s2_w3<GUID>.tif`` is well ``C07``);
     * MetaXpress glues a GUID to the channel number (``_w1C4EC5CAE-...-7A0D8E4E1D3F``) and
       writes a ``_thumb`` twin of every image (``_w1_thumb<GUID>``), flagged ``thumbnail``;
     * folders ``TimePoint_<n>`` and ``ZStep_<n>`` (any case) give the timepoint and z-plane;
@@ -104,11 +106,13 @@ class ImageXpressParser:
 
     name = "imagexpress"
     convention = "<prefix>_<well>_s<site>_w<channel>[_z<z>][_t<t>][_thumb][<GUID>].tif"
-    _NAME = re.compile(
-        r"^(?:(?P<prefix>.*?)_)??(?P<well>(?-i:[A-Z]{1,2})\d{2,3})"
+    _REST = (
         r"(?:_s(?P<site>\d+))?(?:_w(?P<channel>\d+?))?(?:_z(?P<z>\d+))?(?:_t(?P<t>\d+))?"
-        rf"(?P<thumb>_thumb)?(?P<guid>{_GUID})?\.tiff?$",
-        re.IGNORECASE,
+        rf"(?P<thumb>_thumb)?(?P<guid>{_GUID})?\.tiff?$"
+    )
+    _NAMES = (  # a capital-letter well first; a lower-case one only failing that
+        re.compile(r"^(?:(?P<prefix>.*?)_)??(?P<well>(?-i:[A-Z]{1,2})\d{2,3})" + _REST, re.I),
+        re.compile(r"^(?:(?P<prefix>.*?)_)??(?P<well>[A-Z]{1,2}\d{2,3})" + _REST, re.I),
     )
     _FOLDER = re.compile(r"^(?P<kind>TimePoint|ZStep)_(?P<n>\d+)$", re.IGNORECASE)
     _FOLDER_COMPONENT: ClassVar[Mapping[str, str]] = FrozenMap(
@@ -117,7 +121,7 @@ class ImageXpressParser:
 
     def parse(self, path: str) -> ParsedName | None:
         folders, filename = split_path(path)
-        match = self._NAME.match(filename)
+        match = self._NAMES[0].match(filename) or self._NAMES[1].match(filename)
         if match is None:
             return None
         components = _ints(match, {"site": "site", "channel": "channel", "z_index": "z"})
