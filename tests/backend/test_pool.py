@@ -79,6 +79,20 @@ def test_slots_are_reused_only_once_acknowledged() -> None:
         pool.close()
 
 
+def test_no_slot_is_carved_past_the_window_while_something_is_in_flight() -> None:
+    pool = SlotPool(16 * MiB, slots=16)
+    try:
+        first = pool.acquire(MiB, "a", 1, live=False, carve=False)
+        assert first is not None  # nothing in flight: a slot is carved whatever the window
+        pool.write(first, np.zeros(MiB, np.uint8), 1, "a")
+        assert pool.bytes_in_flight(released=0) == MiB
+        assert pool.acquire(MiB, "b", 2, live=False, carve=False) is None  # wait instead
+        assert pool.acquire(MiB, "b", 2, live=False, released=1, carve=False) is first
+        assert pool.acquire(MiB, "c", 2, live=False, carve=True) is not first  # room: carved
+    finally:
+        pool.close()
+
+
 def test_a_full_pool_waits_in_lossless_and_supersedes_the_same_plane_in_live() -> None:
     pool = SlotPool(PAGE * 3 + 64 * 1024 * 2 + 4096, slots=2)
     try:

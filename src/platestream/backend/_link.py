@@ -83,6 +83,7 @@ log = logging.getLogger(__name__)
 
 MONITORED = zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 MAX_ITEMS_PER_MESSAGE = 256
+WINDOW_START = 16 << 20  # in-flight shared memory before the viewer states a window
 _REASONS = frozenset(r.value for r in DropReason)
 
 
@@ -321,6 +322,10 @@ class Link:
         self.acked_seq = 0
         self.next_seq = 1
         self.viewer_dropped: dict[str, int] = {}  # the viewer's drops of our images, by reason
+        # The shared-memory bytes the viewer wants in flight at most (0: any). Until its
+        # first acknowledgement says, a modest start: eight producers starting at once
+        # must not each carve a whole pool before the viewer shared its window out.
+        self.window = WINDOW_START
         # Batches sent and not yet confirmed, (seq, images), under cond: if the viewer is
         # replaced before confirming them, their images are counted viewer_lost.
         self._unconfirmed: deque[tuple[int, int]] = deque()
@@ -596,7 +601,10 @@ class Link:
         self, out: _Outgoing, image: OutgoingImage, pool: SlotPool, acked: int
     ) -> bool:
         current = out.seq or self.next_seq
-        slot = pool.acquire(image.array.nbytes, image.plane, current, out.live, released=acked)
+        carve = not self.window or pool.bytes_in_flight(acked) + image.array.nbytes <= self.window
+        slot = pool.acquire(
+            image.array.nbytes, image.plane, current, out.live, released=acked, carve=carve
+        )
         if slot is None:
             return False
         if slot.seq > acked:  # a pending image of this plane is replaced: newest wins
@@ -801,6 +809,7 @@ class Link:
             while self._unconfirmed and self._unconfirmed[0][0] <= self.acked_seq:
                 self._unconfirmed.popleft()
             self.viewer_dropped = dict(reply.dropped)
+            self.window = reply.window
             self.cond.notify_all()
 
     def _goodbye(self) -> None:

@@ -133,6 +133,10 @@ class ReceiverOptions:
     queue_bytes: int = 1 << 30
     max_producers: int = 1024
     max_pending: int = 4096  # held pongs and syncs, in all
+    # Shared memory the producers may have in flight at once, shared out among them (each
+    # at least window_min_bytes): many producers do not each grow a whole pool's pages.
+    window_bytes: int = 128 << 20
+    window_min_bytes: int = 16 << 20
     max_pending_per_client: int = 16  # held pongs and syncs of one connection
     recycle_bytes: int = 512 << 20  # receive buffers kept for reuse once unreferenced
     zero_copy: bool = False  # lend views of producers' pools instead of copying (see lease)
@@ -731,7 +735,9 @@ class Receiver:
             state = self.counters.producers.get(producer)
             done = state.done_seq if state else 0
             dropped = {r.value: n for r, n in sorted(state.dropped.items())} if state else {}
-        return Synced(viewer_id=self.viewer_id, done_seq=done, dropped=dropped)
+        share = self.options.window_bytes // max(1, len(self._pools))
+        window = max(self.options.window_min_bytes, share)
+        return Synced(viewer_id=self.viewer_id, done_seq=done, dropped=dropped, window=window)
 
     def _acknowledge(self, producer_id: str) -> None:
         """Batches of ``producer_id`` were taken in or given back: advance what is done and

@@ -44,11 +44,13 @@ def _warm(ready: Any) -> None:
     ready.wait(120)
 
 
-def _produce(port: int, well: int, images: int, side: int, wells: int) -> dict[str, Any]:
+def _produce(
+    port: int, well: int, images: int, side: int, wells: int, pool_mb: int
+) -> dict[str, Any]:
     from platestream.backend import NapariStreamingBackend
 
     cpu = time.process_time()
-    config = NapariStreamingConfig(napari_port=port, delivery="lossless")
+    config = NapariStreamingConfig(napari_port=port, delivery="lossless", shm_pool_mb=pool_mb)
     backend = NapariStreamingBackend(config)
     if wells:  # the plate's layout, as a pipeline run declares it
         names = [f"A{w + 1:02d}" for w in range(wells)]
@@ -75,7 +77,12 @@ def _memory_mib(pid: int) -> dict[str, int]:
 
 
 def _case(
-    producers: int, images: int, side: int, store: str = "disk", declare: bool = True
+    producers: int,
+    images: int,
+    side: int,
+    store: str = "disk",
+    declare: bool = True,
+    pool_mb: int = 256,
 ) -> dict[str, Any]:
     port = _free_port()
     config = NapariStreamingConfig(napari_port=port, store=store)
@@ -110,7 +117,7 @@ def _case(
             reports = pool.starmap(
                 _produce,
                 [
-                    (port, well, images, side, producers if declare else 0)
+                    (port, well, images, side, producers if declare else 0, pool_mb)
                     for well in range(producers)
                 ],
                 chunksize=1,
@@ -145,12 +152,14 @@ def run(
     side: int = 1024,
     store: str = "disk",
     declare: bool = True,
+    pool_mb: int = 256,
 ) -> dict[str, Any]:
-    many = _case(producers, images, side, store, declare)
-    one = _case(1, producers * images, side, store, declare)
+    many = _case(producers, images, side, store, declare, pool_mb)
+    one = _case(1, producers * images, side, store, declare, pool_mb)
     return {
         "store": store,
         "declared": declare,
+        "pool_mb": pool_mb,
         "many": many,
         "one": one,
         "many_vs_one_throughput": many["mib_per_s"] / one["mib_per_s"],
@@ -163,6 +172,7 @@ def render(results: dict[str, Any]) -> str:
     rows = [
         ("viewer store", str(results.get("store", "disk"))),
         ("plate layout declared", "yes" if results.get("declared", True) else "no"),
+        ("each producer's pool", f"{results.get('pool_mb', 256)} MiB"),
     ]
     for name in ("many", "one"):
         case = results[name]
@@ -204,8 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         help="producers do not declare the plate's layout (layers grow as images come)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument(
+        "--pool-mb", type=int, default=256, help="each producer's shm_pool_mb (default 256)"
+    )
     args = parser.parse_args(argv)
-    results = run(args.producers, args.images, args.side, args.store, not args.undeclared)
+    results = run(
+        args.producers, args.images, args.side, args.store, not args.undeclared, args.pool_mb
+    )
     return report(results, render, args.json)
 
 

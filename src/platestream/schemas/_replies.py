@@ -160,6 +160,14 @@ class Synced(Message):
     dropped: Mapping[str, int] = wire_field(
         f"this producer's images dropped by the viewer, {COUNTS}", max_length=64
     )
+    window: int = wire_field(
+        "bytes of this producer's images the viewer wants in flight in shared memory at "
+        "most: its share of the viewer's window, divided among the producers attached (0: "
+        "no limit); the producer carves no new slot beyond it and waits for slots to come "
+        "back instead",
+        default=0,
+        minimum=0,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

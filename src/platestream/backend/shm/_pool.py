@@ -68,18 +68,25 @@ class SlotPool:
         return sum(1 for s in self._slots if s.seq > released)
 
     def acquire(
-        self, nbytes: int, plane: Hashable, current_seq: int, live: bool, released: int = 0
+        self,
+        nbytes: int,
+        plane: Hashable,
+        current_seq: int,
+        live: bool,
+        released: int = 0,
+        carve: bool = True,
     ) -> Slot | None:
         """A slot for ``nbytes``, or None if none is free now. A slot is free once the viewer
         is done with every batch up to ``released``, and that of its image among them.
 
-        Order: the best-fitting free slot; a newly carved one; a fresh layout when nothing is
-        in flight; in live mode, the slot of a pending older image of the same plane.
+        Order: the best-fitting free slot; a newly carved one (unless ``carve`` is False and
+        something is in flight: the viewer's window is full); a fresh layout when nothing
+        is in flight; in live mode, the slot of a pending older image of the same plane.
         """
         fits = [s for s in self._slots if s.capacity >= nbytes and s.seq <= released]
         if fits:
             return min(fits, key=lambda s: s.capacity)
-        carved = self._carve(nbytes)
+        carved = self._carve(nbytes) if carve or not self.in_flight(released) else None
         if carved is not None:
             return carved
         if all(s.seq <= released for s in self._slots):
@@ -92,6 +99,10 @@ class SlotPool:
                 if slot.plane == plane and slot.capacity >= nbytes and slot.seq < current_seq:
                     return slot
         return None
+
+    def bytes_in_flight(self, released: int) -> int:
+        """Bytes of slots holding images the viewer is not done with."""
+        return sum(s.capacity for s in self._slots if s.seq > released)
 
     def _carve(self, nbytes: int) -> Slot | None:
         size = round_up(max(nbytes, 1), PAGE)
