@@ -21,7 +21,7 @@ from platestream.backend import (
     registered_backends,
 )
 from platestream.config import NapariStreamingConfig, config_context
-from platestream.layering import ImageItem, LayerKind
+from platestream.layering import ImageItem, LayerKind, UnrecognizedNameError
 
 from .helpers import config
 
@@ -71,6 +71,47 @@ def test_paths_are_targets_too(make_backend: Make, receiver: Receiver) -> None:
     assert item.components == {"well": "B03"} and item.step_index == 2
     assert item.extra == {"path": "/plate/B03_s1.tif"}
     assert item.shape == (4, 4) and item.dtype == "float32"
+
+
+def test_paths_are_read_by_their_microscope_naming_by_default(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    """Three paths of different wells and sites: three planes, none overwritten."""
+    backend = make_backend(config(receiver.data_port, delivery="lossless"))
+    paths = [
+        "/p/plate_A01_s1_w1.tif",
+        "/p/plate_A01_s2_w1.tif",
+        "/p/r02c03f01p01-ch2sk1fk1fl1.tiff",
+    ]
+    report = backend.save_batch([np.ones((4, 4), np.uint16)] * 3, paths)
+    assert report.sent == 3
+    assert receiver.wait(5)
+    items = [image.item for batch in receiver.take() for image in batch.images]
+    assert [dict(item.components) for item in items] == [
+        {"well": "A01", "site": 1, "channel": 1},
+        {"well": "A01", "site": 2, "channel": 1},
+        {"well": "B03", "site": 1, "z_index": 1, "channel": 2, "timepoint": 1},
+    ]
+
+
+def test_a_path_no_convention_reads_is_refused_naming_it(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    backend = make_backend(config(receiver.data_port))
+    with pytest.raises(UnrecognizedNameError, match=r"notes/scan 7\.tif"):
+        backend.save_batch([np.ones((4, 4), np.uint16)], ["notes/scan 7.tif"])
+
+
+def test_two_images_on_one_plane_in_a_batch_are_an_error_not_an_overwrite(
+    make_backend: Make, receiver: Receiver
+) -> None:
+    backend = make_backend(config(receiver.data_port))
+    arrays = [np.ones((4, 4), np.uint16), np.zeros((4, 4), np.uint16)]
+    with pytest.raises(ValueError, match=r"well=A01.*well=A01.*same plane"):
+        backend.save_batch(arrays, [{"well": "A01"}, {"well": "A01"}])
+    with pytest.raises(ValueError, match="same plane"):
+        backend.save_batch(arrays, ["/p/x_A01_s1_w1.tif", "/q/y_A01_s1_w1.tif"])
+    assert backend.totals.sent == 0  # refused before anything was sent
 
 
 def test_the_config_resolves_over_the_active_context(

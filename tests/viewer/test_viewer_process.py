@@ -283,3 +283,26 @@ def test_a_non_persistent_viewer_ends_with_the_process_that_started_it(
     viewer_pid = run_script(SHORT_LIVED_PARENT, port)
     assert wait_exit(viewer_pid, 20)
     assert read_record(port) is None  # it ended cleanly, not killed
+
+
+def test_the_handle_takes_a_config_per_call_and_paths_as_targets(
+    ports: Callable[[int], int],
+) -> None:
+    """The handle's save_batch has the backend's signature: a per-call config (here a
+    colormap; its port is overridden by the handle's) and file paths read by their
+    microscope naming."""
+    from platestream.config import NapariStreamingConfig
+
+    port = ports(1)
+    with NapariStreamVisualizer(config(port), title="handle", persistent=False) as visualizer:
+        visualizer.start_viewer(async_mode=False)
+        paths = ["/plate/x_A01_s1_w1.tif", "/plate/x_B02_s2_w1.tif"]
+        tinted = NapariStreamingConfig(colormap="magenta", napari_port=port + 1)
+        report = visualizer.save_batch(
+            [np.ones((8, 8), np.uint16)] * 2, paths, config=tinted, step_name="raw"
+        )
+        assert report is not None and report.sent == 2
+        wait_received(visualizer, 2)
+        (layer,) = [info for info in layers(port).layers if info.streamed]
+        assert layer.colormap == "magenta"
+        assert layer.shape[:2] == (2, 2)  # two wells, two sites: nothing overwritten

@@ -30,6 +30,7 @@ from platestream.layering import (
     ImageItem,
     LayerKind,
     checked_show,
+    parse_name,
     shows,
     why_not_shown,
     why_not_shown_values,
@@ -236,6 +237,7 @@ class NapariStreamingBackend(StreamingBackend):
         prepared = [
             self._prepare(d, t, step_index, step_name) for d, t in zip(data, targets, strict=True)
         ]
+        _one_per_plane(prepared)
         filtered = 0
         if resolved.show:  # the config streams part of this step: the rest is not sent
             show = checked_show(resolved.show)
@@ -348,7 +350,7 @@ class NapariStreamingBackend(StreamingBackend):
             item = ImageItem(target, step_index, step_name, array.shape, dtype)
         elif isinstance(target, str | os.PathLike):
             path = os.fspath(target)
-            components = self.path_parser(path) if self.path_parser else {}
+            components = (self.path_parser or _components_of)(path)
             item = ImageItem(
                 components,
                 step_index,
@@ -417,6 +419,26 @@ class NapariStreamingBackend(StreamingBackend):
         )
         self._links[key] = link
         return link
+
+
+def _components_of(path: str) -> dict[str, Any]:
+    """A path's component values, read by the first file-name convention that fits (a
+    path none reads is refused: ``UnrecognizedNameError`` names it and the conventions)."""
+    return dict(parse_name(path).components)
+
+
+def _one_per_plane(images: Sequence[OutgoingImage]) -> None:
+    """Two images of one batch that would land on the same plane are an error: the second
+    would silently replace the first."""
+    seen: dict[Any, OutgoingImage] = {}
+    for image in images:
+        first = seen.setdefault(image.plane, image)
+        if first is not image:
+            raise ValueError(
+                f"{_describe(first.item)} and {_describe(image.item)} would be shown on the "
+                "same plane (same step and component values): give them different values "
+                "(e.g. their well, site or channel), or send them in different batches"
+            )
 
 
 def _describe(item: ImageItem) -> str:

@@ -326,17 +326,25 @@ class NapariStreamVisualizer:
         arrays: Sequence[Any],
         targets: Sequence[Target],
         *,
+        config: Any = None,
         step_index: int = 0,
         step_name: str = "",
     ) -> SaveReport | None:
         """Stream ``arrays[i]`` described by ``targets[i]`` - an ``ImageItem``, component
         values (``{"well": "A01", "channel": "DAPI"}``: the shape and dtype come from the
-        array, the step from ``step_index``/``step_name``) or a file path - as the backend
-        does. Before the viewer is ready they are copied into a bounded queue (oldest
-        dropped beyond ``queue_limit`` images) and None is returned."""
+        array, the step from ``step_index``/``step_name``) or a file path (read by its
+        microscope's naming) - as the backend does, with the signature it has.
+        ``config``: a (partial) ``NapariStreamingConfig`` for these images (colormap,
+        layering...), over this viewer's; they go to this viewer whatever its port says.
+        Before the viewer is ready they are copied into a bounded queue (oldest dropped
+        beyond ``queue_limit`` images) and None is returned."""
         if len(arrays) != len(targets):
             raise ValueError(f"{len(arrays)} arrays but {len(targets)} targets")
         step: dict[str, Any] = {"step_index": step_index, "step_name": step_name}
+        if config is not None:  # this viewer's address wins over the config's
+            step["config"] = dataclasses.replace(
+                config, napari_host=self.host, napari_port=self.port
+            )
         with self._lock:
             if self._closed:
                 raise RuntimeError("this visualizer is closed")
