@@ -274,6 +274,62 @@ def test_a_rewritten_plane_replaces_only_its_polygons_and_a_new_axis_value_moves
     assert _wells_of(layer) == [0, 1, 1, 2, 3]
 
 
+def _arrive(
+    plans: Plans, sink: NapariApplier, order: list[tuple[int, str, Any, LayerKind]]
+) -> list[str]:
+    for step, name, channel, kind in order:
+        dtype = "uint16" if kind is LayerKind.IMAGE else "int32"
+        item = image((step, name), (8, 8), dtype, kind=kind, well="A01", channel=channel)
+        plans.add(config(), [ReceivedImage(item, np.ones((8, 8), dtype))])
+        while True:
+            sink.flush()
+            if not sink.busy:
+                break
+    return [layer.name for layer in sink.viewer.layers]
+
+
+def test_the_layer_list_has_one_order_whatever_order_images_come_in() -> None:
+    """Steps in order, then channels in the order the plate declared them (channel number,
+    whatever the names), images under their labels; bottom first."""
+    arrivals = [
+        (2, "blur", "RFP", LayerKind.IMAGE),
+        (3, "nuclei", "DAPI", LayerKind.LABELS),
+        (1, "raw", "GFP", LayerKind.IMAGE),
+        (2, "blur", "DAPI", LayerKind.IMAGE),
+        (1, "raw", "DAPI", LayerKind.IMAGE),
+        (3, "nuclei", "DAPI", LayerKind.IMAGE),
+    ]
+    expected = [
+        "Step_01_raw_Channel_DAPI",
+        "Step_01_raw_Channel_GFP",
+        "Step_02_blur_Channel_DAPI",
+        "Step_02_blur_Channel_RFP",
+        "Step_03_nuclei_Channel_DAPI",
+        "Step_03_nuclei_Channel_DAPI_Labels",
+    ]
+    for order in (arrivals, arrivals[::-1]):
+        plans = Plans()
+        plans.declare({"channel": ["DAPI", "GFP", "RFP"]})  # w1, w2, w3
+        sink = NapariApplier(ViewerModel(), plans)
+        assert _arrive(plans, sink, order) == expected
+    plans = Plans()  # undeclared: channel numbers by value, 2 before 10
+    sink = NapariApplier(ViewerModel(), plans)
+    names = _arrive(plans, sink, [(1, "raw", 10, LayerKind.IMAGE), (1, "raw", 2, LayerKind.IMAGE)])
+    assert names == ["Step_01_raw_Channel_2", "Step_01_raw_Channel_10"]
+
+
+def test_a_user_layer_and_an_order_the_user_set_are_kept() -> None:
+    viewer = ViewerModel()
+    plans = Plans()
+    sink = NapariApplier(viewer, plans)
+    _arrive(plans, sink, [(1, "raw", 1, LayerKind.IMAGE), (1, "raw", 3, LayerKind.IMAGE)])
+    viewer.add_image(np.zeros((8, 8)), name="mine")
+    viewer.layers.move(1, 0)  # the user puts channel 3 under channel 1
+    names = _arrive(plans, sink, [(1, "raw", 2, LayerKind.IMAGE)])
+    assert names.index("Step_01_raw_Channel_3") < names.index("Step_01_raw_Channel_1")  # kept
+    assert "mine" in names and names.index("Step_01_raw_Channel_2") < names.index("mine")
+
+
 def test_clear_removes_only_streamed_layers() -> None:
     viewer = ViewerModel()
     mine = viewer.add_image(np.zeros((4, 4)), name="mine")

@@ -152,6 +152,7 @@ class NapariApplier:
             name = self._to_create.pop(0)
             if name in stored:
                 self._create(name, stored[name])
+                self._put_in_order(name)
                 new.add(name)
         changes.created = [name for name in changes.created if name in new] + sorted(
             new - set(changes.created)
@@ -245,6 +246,25 @@ class NapariApplier:
             )
             self.feeds[name] = ShapesFeed(layer)  # its polygons come a few per frame
         self.layers[name] = layer
+
+    def _put_in_order(self, name: str) -> None:
+        """Move a new layer below the first streamed layer that sorts after it
+        (``Plans.layer_order``: steps in order, then channels...), so napari's list has
+        one order whatever order images came in. Only the new layer moves: an order the
+        user set among the others stays."""
+        layers = self.viewer.layers
+        stored = self.plans.store.layers
+        new = self.layers[name]
+        key = self.plans.layer_order(stored[name])
+        for index, layer in enumerate(layers):
+            other = getattr(layer, "name", None)
+            if other == name or other not in self.layers or self.layers[other] is not layer:
+                continue
+            if other in stored and self.plans.layer_order(stored[other]) > key:
+                current = layers.index(new)
+                if current > index:
+                    layers.move(current, index)
+                return
 
     def _set_first_contrast(self) -> None:
         for name in list(self._contrast_pending):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platestream.backend import ReceivedImage
-from platestream.config import ComponentRegistry, NapariDisplayConfig
+from platestream.config import DEFAULT_REGISTRY, ComponentRegistry, NapariDisplayConfig
 from platestream.layering import (
     AxisValue,
     CreateLayer,
@@ -88,6 +88,28 @@ class Plans:
         source: Any = self.store.source
         if hasattr(source, "declare"):  # the run store: the plate's full geometry
             source.declare(layout)
+
+    def layer_order(self, stored: Any) -> tuple[Any, ...]:
+        """Where a layer belongs in napari's list (bottom first): by its sliced components
+        in the registry's order (step, channel...), each value by the order the producer
+        declared (channels in channel-number order, whatever their names), else by the
+        component's own sort key; images under labels, under points and shapes."""
+        registry = self._registries.get(stored.name, DEFAULT_REGISTRY)
+        key: list[Any] = []
+        for name in registry.names:
+            if name not in stored.components:
+                continue
+            value = stored.components[name]
+            declared = self._declared.get(name)
+            if declared is not None and value in declared:
+                rank: tuple[Any, ...] = (0, list(declared).index(value))
+            else:
+                component = registry.get(name)
+                rank = (1, component.sort_key(value))
+            key.append((registry.index(name), rank))
+        kinds = ("image", "labels", "points", "shapes")
+        kind = stored.kind.value if stored.kind.value in kinds else "shapes"
+        return (tuple(key), kinds.index(kind), stored.name)
 
     def _declare_into(self, plan: _Plan) -> None:
         try:
