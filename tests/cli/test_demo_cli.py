@@ -148,3 +148,27 @@ def test_a_kept_headless_demo_viewer_takes_its_x_server_with_it(
     assert stopped.returncode == 0, stopped.stderr
     wait_until(lambda: not (_xvfb_pids() & started), 30, "the viewer's Xvfb to end with it")
     assert viewer_pids(port) == []
+
+
+@GUI
+def test_a_run_streaming_to_two_viewers_waits_for_each_ones_own_share(
+    ports: Callable[[int], int], tmp_path: Path
+) -> None:
+    """The nuclei step streams to a second viewer: each viewer is waited for until it
+    accounted for what was sent to it (a held request), not for the run's total."""
+    port = ports(2)
+    other = port + 1
+    pipeline = tmp_path / "two.toml"
+    text = (ROOT / "examples" / "demo.toml").read_text()
+    text = text.replace("napari_port = 5555", f"napari_port = {port}")
+    text = text.replace(
+        'name = "nuclei"\n', f'name = "nuclei"\n\n[steps.napari_streaming]\nnapari_port = {other}\n'
+    )
+    pipeline.write_text(text)
+    plate = ROOT / "examples" / "plates" / "imagexpress_demo"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    result = _platestream("run", str(pipeline), "--plate", str(plate), "--workers", "1", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "not everything was displayed" not in result.stderr, result.stderr
+    assert "dropped: none" in result.stdout
+    assert viewer_pids(port) == [] and viewer_pids(other) == []

@@ -75,11 +75,13 @@ from platestream.schemas import (
     PoolInfo,
     Probe,
     ShmPixels,
+    Shown,
     Shutdown,
     StatusReport,
     Sync,
     Synced,
     ViewerState,
+    WaitShown,
     WireError,
     WireItem,
     decode_message,
@@ -317,6 +319,7 @@ class Receiver:
         self._recent_probes: OrderedDict[str, None] = OrderedDict()  # probes that came first
         self._syncs: dict[str, list[tuple[ControlRequest, int, float]]] = {}
         self._held = HeldRequests(self.options.max_pending_per_client, self.options.max_pending)
+        self._waits: list[tuple[ControlRequest, int, float]] = []  # wait_shown: count, deadline
         self._user_handlers: dict[str, Handler] = {}
         self.router = ControlRouter(self.control, self.counters, self._wake)
         for message_type, handler in (
@@ -325,6 +328,7 @@ class Receiver:
             ("detach", self._on_detach),
             ("sync", self._on_sync),
             ("status", self._on_status),
+            ("wait_shown", self._on_wait_shown),
             ("clear", self._on_clear),
             ("shutdown", self._on_shutdown),
         ):
@@ -396,6 +400,7 @@ class Receiver:
     def count_dropped(self, reason: DropReason, images: int, producer: str | None) -> None:
         """Count images the display could not show (e.g. a lent slot torn before display)."""
         self.counters.drop(reason, images, producer)
+        self.display_changed()  # a wait_shown may be reached by drops too
 
     def handle(self, message_type: str, handler: Handler) -> None:
         """Route control requests of ``message_type`` to ``handler``.
@@ -421,6 +426,12 @@ class Receiver:
         (e.g. the last one the GUI published), never touch the GUI from it.
         """
         self._display_state = provider
+
+    def display_changed(self) -> None:
+        """The display showed (or dropped) images: held ``wait_shown`` requests are
+        looked at again. Call from any thread, e.g. after publishing a new state."""
+        if self._waits:
+            self._wake()
 
     def state(self) -> ViewerState:
         """What pongs report: readiness, producers, counts, queue, memory, display."""
@@ -517,6 +528,7 @@ class Receiver:
         for producer in self._leases.changed():
             self._acknowledge(producer)
         self._expire_held()
+        self._answer_waits()
         self.router.flush_outbox()
         return handled
 
@@ -762,6 +774,7 @@ class Receiver:
     def _next_deadline(self) -> float:
         deadlines = [d for _, d in self._probes.values()]
         deadlines += [d for held in self._syncs.values() for _, _, d in held]
+        deadlines += [d for _, _, d in self._waits]
         return min(deadlines, default=time.monotonic() + 3600.0)
 
     def _expire_held(self) -> None:
@@ -872,6 +885,39 @@ class Receiver:
         else:
             self._syncs.pop(producer, None)
         request.reply(self._synced(producer))
+
+    def _shown(self) -> Shown:
+        dropped = sum(self.counters.dropped_by_reason().values())
+        displayed = self._display_state().displayed
+        return Shown(displayed=displayed, dropped=dropped, queued=len(self.queue))
+
+    def _on_wait_shown(self, request: ControlRequest) -> Message | Deferred:
+        message = request.message
+        assert isinstance(message, WaitShown)
+        shown = self._shown()
+        if shown.accounted >= message.count or message.wait_s <= 0:
+            return shown
+        entry = (request, message.count, time.monotonic() + message.wait_s)
+        self._waits.append(entry)
+        self._held.hold(request, partial(self._answer_wait, request))
+        return DEFER
+
+    def _answer_wait(self, request: ControlRequest) -> None:
+        """Answer a held wait_shown now, with what is accounted for so far."""
+        self._waits = [entry for entry in self._waits if entry[0] is not request]
+        request.reply(self._shown())
+
+    def _answer_waits(self) -> None:
+        """Answer the held wait_shown requests whose count was reached or time is up."""
+        if not self._waits:
+            return
+        shown = self._shown()
+        now = time.monotonic()
+        due = [e for e in self._waits if shown.accounted >= e[1] or e[2] <= now]
+        if due:
+            self._waits = [e for e in self._waits if e not in due]
+            for request, _count, _deadline in due:
+                request.reply(shown)
 
     def _on_status(self, request: ControlRequest) -> Message:
         return self.stats()

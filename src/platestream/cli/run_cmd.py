@@ -23,7 +23,8 @@ class Session:
     """The viewers a run started, to snapshot and stop afterwards."""
 
     viewers: list[Any] = field(default_factory=list)
-    shown_before: dict[int, int] = field(default_factory=dict)  # port -> images displayed
+    # port -> images the viewer had accounted for (shown or dropped) before this run
+    accounted_before: dict[int, int] = field(default_factory=dict)
 
     def stop(self) -> None:
         for viewer in self.viewers:
@@ -51,30 +52,12 @@ def start_viewers(configs: list[Any], title: str, headless_ok: bool, keep: bool)
             on_conflict="fail",
             headless=headless,
         )
-        status = viewer.status(timeout_s=1.0)  # a viewer already there: what it showed so far
-        session.shown_before[viewer.port] = status.state.display.displayed if status else 0
+        status = viewer.status(timeout_s=1.0)  # a viewer already there: what it has so far
+        before = status.state.display.displayed + sum(status.dropped.values()) if status else 0
+        session.accounted_before[viewer.port] = before
         viewer.start_viewer(async_mode=True)
         session.viewers.append(viewer)
     return session
-
-
-def wait_displayed(viewer: Any, expected: int, timeout_s: float) -> bool:
-    """Wait until the viewer has shown ``expected`` images in all and its queue is empty.
-
-    The viewer reports counters, not events, so this asks again every 100 ms until the
-    deadline; it is the end of a run, not a hot path.
-    """
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = viewer.status(timeout_s=2.0)
-        if status is not None:
-            state = status.state
-            if state.display.displayed >= expected and state.queue_depth == 0:
-                return True
-        time.sleep(0.1)
-    return False
 
 
 #: ``platestream run``'s exit status when every well ran but some files were skipped
@@ -118,7 +101,7 @@ def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
         print(summary(result.wells, result.elapsed_s))
         for failure in result.failures:
             print(failure.details, file=sys.stderr)
-        _finish(session, args, result.streamed, keep)
+        _finish(session, args, result, keep)
     finally:
         if not keep:
             session.stop()
@@ -128,16 +111,22 @@ def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _finish(session: Session, args: argparse.Namespace, streamed: int, keep: bool) -> None:
+def _finish(session: Session, args: argparse.Namespace, result: Any, keep: bool) -> None:
+    """Each viewer: wait until it accounted for its own share of the run (shown, or
+    dropped and counted), say what it dropped, take the snapshot."""
     snapshot = args.snapshot
     for index, viewer in enumerate(session.viewers):
         if not viewer.wait_ready(120.0):
             print(f"viewer on port {viewer.port}: {viewer.error or 'not ready'}", file=sys.stderr)
             continue
-        expected = session.shown_before.get(viewer.port, 0) + streamed
-        if not wait_displayed(viewer, expected, timeout_s=120.0):
+        share = result.streamed_to(viewer.host, viewer.port)
+        before = session.accounted_before.get(viewer.port, 0)
+        shown = viewer.wait_shown(before + share, timeout_s=120.0)
+        got = shown.accounted - before if shown is not None else 0
+        if got < share:
             print(
-                f"viewer on port {viewer.port}: not everything was displayed in time",
+                f"viewer on port {viewer.port}: not everything was displayed in time "
+                f"({got} of {share})",
                 file=sys.stderr,
             )
         status = viewer.status()

@@ -52,6 +52,10 @@ class RunResult:
     def streamed(self) -> int:
         return sum(w.streamed for w in self.wells)
 
+    def streamed_to(self, host: str, port: int) -> int:
+        """Images sent to the viewer at host:port (each viewer waits for its own share)."""
+        return sum(w.streamed_to[f"{host}:{port}"] for w in self.wells)
+
     @property
     def dropped(self) -> int:
         return sum(sum(w.dropped.values()) for w in self.wells)

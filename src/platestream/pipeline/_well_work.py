@@ -61,6 +61,7 @@ class WellResult:
     well: str
     outputs: int = 0
     streamed: int = 0
+    streamed_to: Counter[str] = field(default_factory=Counter)  # by viewer, "host:port"
     dropped: Counter[str] = field(default_factory=Counter)
     written: int = 0
     failure: StepFailure | None = None
@@ -180,7 +181,9 @@ def _run_step(
             report = sink.send(
                 [o.pixels for o in outputs], _items(outputs, stream, task.run), streaming
             )
-            result.streamed += int(getattr(report, "sent", 0))
+            sent = int(getattr(report, "sent", 0))
+            result.streamed += sent
+            result.streamed_to[f"{streaming.napari_host}:{streaming.napari_port}"] += sent
             for reason, count in getattr(report, "dropped", {}).items():
                 result.dropped[str(getattr(reason, "value", reason))] += count
         if task.output_dir:

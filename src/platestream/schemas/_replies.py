@@ -244,6 +244,21 @@ class LayersReport(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Shown(Message):
+    """How many images the viewer has accounted for (the reply to ``wait_shown``)."""
+
+    TYPE: ClassVar[str] = "shown"
+    PORT: ClassVar[str] = "reply"
+    displayed: int = wire_field("images written into layers", minimum=0)
+    dropped: int = wire_field("images dropped, every reason counted", minimum=0)
+    queued: int = wire_field("batches waiting for the display", minimum=0)
+
+    @property
+    def accounted(self) -> int:
+        return self.displayed + self.dropped
+
+
+@dataclass(frozen=True, kw_only=True)
 class Ok(Message):
     """The request was done."""
 

@@ -304,6 +304,19 @@ class Sync(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WaitShown(Message):
+    """Reply once this many images in all are accounted for - shown, or dropped and
+    counted - or when ``wait_s`` ran out: the end of a run waits for its own share."""
+
+    TYPE: ClassVar[str] = "wait_shown"
+    PORT: ClassVar[str] = "request"
+    count: int = wire_field("images shown plus images dropped, in all, to wait for", minimum=0)
+    wait_s: float = wire_field(
+        "how long the viewer may hold the reply", default=5.0, minimum=0.0, maximum=MAX_WAIT_S
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class StatusRequest(Message):
     """Full counters of the viewer."""
 

@@ -54,11 +54,13 @@ from platestream.schemas import (
     LayersReport,
     LayersRequest,
     Pong,
+    Shown,
     Shutdown,
     Snapshot,
     SnapshotReply,
     StatusReport,
     StatusRequest,
+    WaitShown,
     WellsFailed,
     WireError,
 )
@@ -376,6 +378,24 @@ class NapariStreamVisualizer:
         except ViewerError:
             return None
         return report if isinstance(report, StatusReport) else None
+
+    def wait_shown(self, count: int, timeout_s: float = 120.0) -> Shown | None:
+        """Wait until the viewer accounted for ``count`` images in all - shown, or dropped
+        and counted - or ``timeout_s`` passed. The viewer holds each request until then
+        (``wait_shown``, at most 30 s each): no polling. The last ``Shown``, or None if the
+        viewer does not answer."""
+        deadline = time.monotonic() + timeout_s
+        last: Shown | None = None
+        while True:
+            wait = max(0.0, min(30.0, deadline - time.monotonic()))
+            try:
+                reply = self._request(WaitShown(count=count, wait_s=wait), wait + 5.0).message
+            except ViewerError:
+                return last
+            if isinstance(reply, Shown):
+                last = reply
+            if last is None or last.accounted >= count or wait <= 0:
+                return last
 
     def snapshot(self, path: str | os.PathLike[str], timeout_s: float = 30.0) -> Path:
         """Save a PNG of the viewer's canvas at ``path``."""

@@ -259,6 +259,7 @@ class Pump(QObject):
             self.applier.pending,
             self.applier.shapes_pending,
         )
+        self.receiver.display_changed()  # held wait_shown requests look again
 
     def _account(self, batches: list[ReceivedBatch], failed: bool = False) -> int:
         """Give leased slots back, and count every image of ``batches``: shown (returned),
