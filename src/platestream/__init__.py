@@ -16,8 +16,9 @@ The front door, for a first hour from Python::
 * images: ``ImageItem`` (components, step, shape and dtype of one image);
 * configuration: ``NapariStreamingConfig``, ``StreamingConfig``, ``PipelineConfig`` (frozen
   dataclasses; ``platestream config`` shows and explains them);
-* pipelines: ``Pipeline``, ``FunctionStep``, ``FunctionCall``, ``run_pipeline``,
-  ``RunOptions``, ``load_pipeline_file``.
+* pipelines: ``Pipeline``, ``FunctionStep``, ``FunctionCall``, ``RunOptions``,
+  ``load_pipeline_file``, and ``run_pipeline``, which starts (or reuses) the viewers the
+  pipeline streams to and waits for each to show its share, as ``platestream run`` does.
 
 Importing this package imports none of them (nor Qt, nor napari): each is imported on
 first use, so a pipeline worker that only streams pays for nothing else.
@@ -45,7 +46,7 @@ _EXPORTS = {
     "Pipeline": "platestream.pipeline",
     "FunctionStep": "platestream.pipeline",
     "FunctionCall": "platestream.pipeline",
-    "run_pipeline": "platestream.pipeline",
+    "run_pipeline": "platestream._run",
     "RunOptions": "platestream.pipeline",
     "load_pipeline_file": "platestream.pipeline",
 }

@@ -11,53 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 DEMO_DIR = Path("platestream-demo")
-
-
-@dataclass
-class Session:
-    """The viewers a run started, to snapshot and stop afterwards."""
-
-    viewers: list[Any] = field(default_factory=list)
-    # port -> images the viewer had accounted for (shown or dropped) before this run
-    accounted_before: dict[int, int] = field(default_factory=dict)
-
-    def stop(self) -> None:
-        for viewer in self.viewers:
-            viewer.stop()
-
-
-def start_viewers(configs: list[Any], title: str, headless_ok: bool, keep: bool) -> Session:
-    """``keep``: the viewers outlive this command. Without a display each viewer runs on
-    an X server of its own, which ends with it (kept or not, none is left behind)."""
-    from platestream.backend import is_local
-    from platestream.viewer.manager import NapariStreamVisualizer, needs_display
-
-    session = Session()
-    local = [c for c in configs if is_local(c.napari_host)]
-    headless = bool(local) and needs_display()
-    if headless and not headless_ok:
-        raise SystemExit("no display: set DISPLAY, or run with --headless")
-    for config in local:
-        # the pipeline streams to the configured port, so a port held by another program
-        # is an error here, not a reason to move
-        viewer = NapariStreamVisualizer(
-            config,
-            title=title,
-            persistent=keep and config.persistent,
-            on_conflict="fail",
-            headless=headless,
-        )
-        status = viewer.status(timeout_s=1.0)  # a viewer already there: what it has so far
-        before = status.state.display.displayed + sum(status.dropped.values()) if status else 0
-        session.accounted_before[viewer.port] = before
-        viewer.start_viewer(async_mode=True)
-        session.viewers.append(viewer)
-    return session
 
 
 #: ``platestream run``'s exit status when every well ran but some files were skipped
@@ -66,6 +23,7 @@ SKIPPED_FILES = 2
 
 
 def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
+    from platestream._run import ViewerSession
     from platestream.pipeline import (
         Progress,
         RunOptions,
@@ -85,9 +43,9 @@ def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
         print(skipped_report(plate), file=sys.stderr)
     configs = viewer_configs(pipeline_streams(pipeline)) if not args.no_stream else []
     keep = args.keep if args.keep is not None else not needs_display()
-    session = Session()
+    session = ViewerSession()
     if configs and not args.no_viewer:
-        session = start_viewers(configs, f"platestream: {pipeline.name}", True, keep)
+        session = ViewerSession.start(configs, f"platestream: {pipeline.name}", keep)
     try:
         wells = len(well_tasks(plate, pipeline, [], RunOptions()))
         progress = Progress(wells)
@@ -111,24 +69,16 @@ def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _finish(session: Session, args: argparse.Namespace, result: Any, keep: bool) -> None:
+def _finish(session: Any, args: argparse.Namespace, result: Any, keep: bool) -> None:
     """Each viewer: wait until it accounted for its own share of the run (shown, or
     dropped and counted), say what it dropped, take the snapshot."""
     snapshot = args.snapshot
+    problems = session.wait(result)
+    for port, problem in problems.items():
+        print(f"viewer on port {port}: {problem}", file=sys.stderr)
     for index, viewer in enumerate(session.viewers):
-        if not viewer.wait_ready(120.0):
-            print(f"viewer on port {viewer.port}: {viewer.error or 'not ready'}", file=sys.stderr)
+        if not viewer.wait_ready(0.0):  # it never started: nothing to ask or picture
             continue
-        share = result.streamed_to(viewer.host, viewer.port)
-        before = session.accounted_before.get(viewer.port, 0)
-        shown = viewer.wait_shown(before + share, timeout_s=120.0)
-        got = shown.accounted - before if shown is not None else 0
-        if got < share:
-            print(
-                f"viewer on port {viewer.port}: not everything was displayed in time "
-                f"({got} of {share})",
-                file=sys.stderr,
-            )
         status = viewer.status()
         if status is not None and status.dropped:  # what the viewer could not show, and why
             drops = ", ".join(f"{n} {reason}" for reason, n in sorted(status.dropped.items()))

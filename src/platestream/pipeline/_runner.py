@@ -43,6 +43,8 @@ class RunResult:
     elapsed_s: float
     workers: int
     failures: list[StepFailure] = field(default_factory=list)
+    # what a viewer missed at the end, by port (filled by platestream.run_pipeline)
+    viewer_problems: dict[int, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
