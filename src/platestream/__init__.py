@@ -16,6 +16,7 @@ The front door, for a first hour from Python::
 * images: ``ImageItem`` (components, step, shape and dtype of one image);
 * configuration: ``NapariStreamingConfig``, ``StreamingConfig``, ``PipelineConfig`` (frozen
   dataclasses; ``platestream config`` shows and explains them);
+* files: ``FileManager`` (``save_batch`` to disk, an OME-Zarr run store and/or a viewer);
 * pipelines: ``Pipeline``, ``FunctionStep``, ``FunctionCall``, ``RunOptions``,
   ``load_pipeline_file``, and ``run_pipeline``, which starts (or reuses) the viewers the
   pipeline streams to and waits for each to show its share, as ``platestream run`` does.
@@ -47,6 +48,7 @@ _EXPORTS = {
     "FunctionStep": "platestream.pipeline",
     "FunctionCall": "platestream.pipeline",
     "run_pipeline": "platestream._run",
+    "FileManager": "platestream.pipeline",
     "RunOptions": "platestream.pipeline",
     "load_pipeline_file": "platestream.pipeline",
 }
@@ -66,6 +68,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "FileManager",
     "FunctionCall",
     "FunctionStep",
     "ImageItem",

@@ -6,6 +6,7 @@ demo plate and pipeline (``write_plate``, ``demo_pipeline``).
 """
 
 from ._demo import DEMO_PLATE, demo_pipeline
+from ._files import DiskFiles, FileManager, StoreFiles
 from ._model import (
     FunctionCall,
     FunctionStep,
@@ -22,12 +23,15 @@ from ._well_work import WellResult
 
 __all__ = [
     "DEMO_PLATE",
+    "DiskFiles",
+    "FileManager",
     "FunctionCall",
     "FunctionStep",
     "Pipeline",
     "PlateError",
     "Progress",
     "RunOptions",
+    "StoreFiles",
     "SyntheticPlate",
     "WellResult",
     "demo_pipeline",

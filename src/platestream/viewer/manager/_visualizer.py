@@ -146,8 +146,12 @@ class NapariStreamVisualizer:
     def __init__(
         self,
         config: Any = None,
+        visualizer_config: Any = None,
         *,
         title: str = "platestream",
+        viewer_title: str | None = None,
+        napari_port: int | None = None,
+        replace_layers: bool = False,
         persistent: bool = True,
         on_conflict: str = "next",
         port_attempts: int = 20,
@@ -158,13 +162,29 @@ class NapariStreamVisualizer:
         show: Mapping[str, Iterable[Any]] | None = None,
     ) -> None:
         """``show``: the viewer it starts shows only these component values, e.g.
-        ``{"well": ["A01", "A02"], "channel": ["DAPI"]}``; producers send it nothing else."""
+        ``{"well": ["A01", "A02"], "channel": ["DAPI"]}``; producers send it nothing else.
+
+        The reference system's call works as written: ``NapariStreamVisualizer(
+        filemanager, visualizer_config, viewer_title=..., persistent=True,
+        napari_port=5555, replace_layers=False)``. A file manager given first streams its
+        ``napari_stream`` batches through this visualizer; ``viewer_title`` is ``title``;
+        ``napari_port`` overrides the config's port; ``replace_layers=True`` clears the
+        layers the viewer streamed before, once it is ready (False: they stay, and new
+        images update them in place)."""
         if on_conflict not in ("next", "fail"):
             raise ValueError("on_conflict is 'next' or 'fail'")
+        filemanager = None
+        if config is not None and hasattr(config, "stream_to"):  # a FileManager
+            filemanager, config = config, visualizer_config
+        elif visualizer_config is not None:
+            raise TypeError("visualizer_config goes with a file manager given first")
         shown = checked_show(show or {})
         resolved = resolve_current(config if config is not None else NapariStreamingConfig())
         self.config = resolved.value
-        self.title = title
+        if napari_port is not None:
+            self.config = dataclasses.replace(self.config, napari_port=napari_port)
+        self.replace_layers = replace_layers
+        self.title = viewer_title if viewer_title is not None else title
         self.persistent = persistent
         self.on_conflict = on_conflict
         self.port_attempts = port_attempts
@@ -190,6 +210,8 @@ class NapariStreamVisualizer:
         self._ready = False
         self._closed = False
         self._thread: threading.Thread | None = None
+        if filemanager is not None:
+            filemanager.stream_to(self)
 
     # ------------------------------------------------------------------ starting
 
@@ -287,6 +309,8 @@ class NapariStreamVisualizer:
         raise ViewerError(f"no viewer answered on port {port} within {self.startup_timeout_s} s")
 
     def _connect_and_flush(self) -> None:
+        if self.replace_layers:  # what an earlier run left in this viewer goes first
+            self._request(Clear(), 10.0)
         with self._lock:
             if self._queue:  # images are waiting: connect now and send them, in order
                 backend = self._connect()
