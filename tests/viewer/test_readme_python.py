@@ -49,3 +49,33 @@ def test_component_values_wait_in_the_queue_until_the_viewer_is_ready(
         (layer,) = [layer for layer in viewer.layers().layers if layer.streamed]
         assert layer.name == "Step_02_blur_Channel_DAPI"  # the step given beside the values
         assert layer.shape == (2, 32, 48) and layer.dtype == "uint8"  # from the arrays
+
+
+def test_the_pipeline_docs_example_runs_as_written(
+    ports: Callable[[int], int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/pipeline.md's block, with a synthetic plate for "path/to/plate" and a free
+    port: the viewer it names is started, shows the run, and the outputs are written."""
+    from platestream.pipeline import SyntheticPlate, write_plate
+    from platestream.viewer.manager._visualizer import stop_viewer
+
+    from .conftest import viewer_pids
+
+    text = (ROOT / "docs" / "pipeline.md").read_text()
+    (block,) = re.findall(r"## In Python\n\n```python\n(.*?)```", text, re.DOTALL)
+    port = ports(1)
+    write_plate(SyntheticPlate(rows=1, columns=2, sites=1, size=64), tmp_path / "plate")
+    monkeypatch.chdir(tmp_path)
+    code = block.replace("napari_port=5555", f"napari_port={port}").replace(
+        '"path/to/plate"', repr(str(tmp_path / "plate"))
+    )
+    namespace: dict[str, object] = {}
+    try:
+        exec(compile(code, "docs/pipeline.md", "exec"), namespace)
+        result = namespace["result"]
+        assert result.exit_code == 0 and result.viewer_problems == {}  # type: ignore[attr-defined]
+        assert result.streamed == 2 * 3 * 3  # type: ignore[attr-defined]  # wells, channels, steps
+        assert len(list((tmp_path / "outputs").rglob("*.tif"))) == 2 * 3 * 3
+        assert len(viewer_pids(port)) == 1  # persistent, and this machine has a display
+    finally:
+        stop_viewer("127.0.0.1", port)

@@ -5,6 +5,7 @@ over a plate folder by ``run_pipeline`` on a pool of worker processes (``RunOpti
 demo plate and pipeline (``write_plate``, ``demo_pipeline``).
 """
 
+from . import _functions as functions  # the built-in image functions, by their public name
 from ._demo import DEMO_PLATE, demo_pipeline
 from ._files import DiskFiles, FileManager, StoreFiles
 from ._model import (
@@ -36,6 +37,7 @@ __all__ = [
     "WellResult",
     "demo_pipeline",
     "file_streams",
+    "functions",
     "load_pipeline_file",
     "pipeline_streams",
     "read_plate",
