@@ -58,6 +58,7 @@ def test_the_reference_calls_run_as_written(ports: Callable[[int], int], tmp_pat
         (layer,) = [info for info in layers(port).layers if info.streamed]
         assert layer.shape[:2] == (2, 2)  # wells x sites: each image in its place
         assert visualizer.title == "OpenHCS Pipeline Visualization"
+        assert visualizer.config.replace_layers is False and visualizer.port == port
 
         # One call: saved as TIFFs, into the run store, and streamed (4 more shown).
         again = [image + 1 for image in images]

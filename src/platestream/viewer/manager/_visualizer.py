@@ -151,7 +151,7 @@ class NapariStreamVisualizer:
         title: str = "platestream",
         viewer_title: str | None = None,
         napari_port: int | None = None,
-        replace_layers: bool = False,
+        replace_layers: bool | None = None,
         persistent: bool = True,
         on_conflict: str = "next",
         port_attempts: int = 20,
@@ -168,9 +168,9 @@ class NapariStreamVisualizer:
         filemanager, visualizer_config, viewer_title=..., persistent=True,
         napari_port=5555, replace_layers=False)``. A file manager given first streams its
         ``napari_stream`` batches through this visualizer; ``viewer_title`` is ``title``;
-        ``napari_port`` overrides the config's port; ``replace_layers=True`` clears the
-        layers the viewer streamed before, once it is ready (False: they stay, and new
-        images update them in place)."""
+        ``napari_port`` and ``replace_layers`` override the config's fields of those names
+        (``replace_layers``: a new run replaces a layer's contents instead of adding to
+        them)."""
         if on_conflict not in ("next", "fail"):
             raise ValueError("on_conflict is 'next' or 'fail'")
         filemanager = None
@@ -183,7 +183,8 @@ class NapariStreamVisualizer:
         self.config = resolved.value
         if napari_port is not None:
             self.config = dataclasses.replace(self.config, napari_port=napari_port)
-        self.replace_layers = replace_layers
+        if replace_layers is not None:
+            self.config = dataclasses.replace(self.config, replace_layers=replace_layers)
         self.title = viewer_title if viewer_title is not None else title
         self.persistent = persistent
         self.on_conflict = on_conflict
@@ -309,8 +310,6 @@ class NapariStreamVisualizer:
         raise ViewerError(f"no viewer answered on port {port} within {self.startup_timeout_s} s")
 
     def _connect_and_flush(self) -> None:
-        if self.replace_layers:  # what an earlier run left in this viewer goes first
-            self._request(Clear(), 10.0)
         with self._lock:
             if self._queue:  # images are waiting: connect now and send them, in order
                 backend = self._connect()
