@@ -62,6 +62,13 @@ def fill_from_environment(image: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.asarray([value, float(preloaded), float(os.getppid())], dtype=np.float32)
 
 
+def report_niceness(image: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The worker's scheduling niceness, as an image."""
+    import os
+
+    return np.asarray([float(os.nice(0))], dtype=np.float32)
+
+
 def _pipeline(*steps: FunctionStep, stream: bool = False, port: int = 5555) -> Pipeline:
     config = NapariStreamingConfig(
         enabled=stream, napari_port=port, delivery="lossless", lossless_budget_s=20.0
@@ -261,3 +268,18 @@ def test_streaming_off_sends_nothing(plate: Path, receiver: Receiver) -> None:
     result = run_pipeline(on, plate, RunOptions(workers=1, stream=False))
     assert result.streamed == 0
     assert not receiver.wait(0.2)  # nothing queued for the display
+
+
+def test_workers_run_nicer_than_the_process_that_started_them(plate: Path, tmp_path: Path) -> None:
+    """So a viewer on the same machine, at the default priority, gets a core when it has
+    images to show while the workers keep every core busy."""
+    import os
+
+    from platestream.pipeline._runner import WORKER_NICENESS
+
+    steps = (FunctionStep("nice", (FunctionCall.of(report_niceness),)),)
+    out = tmp_path / "nice"
+    result = run_pipeline(_pipeline(*steps), plate, RunOptions(workers=2, output_dir=str(out)))
+    assert result.exit_code == 0
+    seen = {float(tifffile.imread(f)[0]) for f in out.rglob("*.tif")}
+    assert seen == {float(min(19, os.nice(0) + WORKER_NICENESS))}

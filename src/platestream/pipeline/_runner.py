@@ -10,6 +10,7 @@ A well whose step fails is reported and the others go on; the run's exit code is
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import time
@@ -111,6 +112,10 @@ def viewer_configs(streams: Sequence[Stream]) -> list[Any]:
 
 
 _STREAMER: ImageStreamer | None = None
+#: Workers run this much nicer than the process that started them: while they keep every
+#: core busy, a viewer on the same machine (at the default priority) still gets a core
+#: the moment it has images to show.
+WORKER_NICENESS = 10
 
 # Imported once by the fork server, so workers start with them loaded instead of each
 # importing numpy, scipy, napari's colormaps and the transport again (~0.5 s of CPU each).
@@ -141,6 +146,8 @@ def _init_worker(
     layout: dict[str, list[Any]] | None = None,
 ) -> None:
     global _STREAMER
+    with contextlib.suppress(OSError, AttributeError):  # no nice() (Windows): as it is
+        os.nice(WORKER_NICENESS)  # the viewer, at the default priority, goes first
     if environ is not None:  # the fork server's environment is that of its start: renew it
         os.environ.clear()
         os.environ.update(environ)

@@ -223,6 +223,24 @@ def main(argv: Sequence[str] | None = None, on_ready: Callable[[Any], None] | No
             xserver.stop()
 
 
+def _warm_up(viewer: Any, app: Any) -> None:
+    """Draw a tiny image and labels layer once, then remove them, before the first pong:
+    napari's first layer of a kind builds its GL programs (~350 ms under software GL),
+    which the first streamed image would otherwise wait for."""
+    import numpy as np
+
+    try:
+        layers = [
+            viewer.add_image(np.zeros((2, 2), np.uint8), name="warm-up"),
+            viewer.add_labels(np.zeros((2, 2), np.int32), name="warm-up labels"),
+        ]
+        app.processEvents()
+        for layer in layers:
+            viewer.layers.remove(layer)
+    except Exception:  # a viewer that cannot draw still serves; its first layer is slower
+        logging.getLogger(__name__).exception("warming the canvas up failed")
+
+
 def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> int:
     import napari
     import zmq
@@ -301,6 +319,7 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
     # Before the first pong: whoever saw this viewer answer can find its record, even if
     # the viewer is killed right after (``viewer list`` then shows it red).
     write_record(record)
+    _warm_up(viewer, app)
     receiver.start()
     _emit(
         "ready",
