@@ -43,6 +43,17 @@ def test_show_prints_every_field_with_value_and_origin(capsys: pytest.CaptureFix
     assert sorted(rows) == sorted(f"napari_streaming.{f.name}" for f in fields)
 
 
+def test_show_says_when_a_value_is_shadowed(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's blur step sets viridis, which channel_colormaps hides for its channels."""
+    demo = Path(__file__).parents[2] / "examples" / "demo.toml"
+    assert main(["config", "show", str(demo), "--step", "blur"]) == 0
+    (note,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert "napari_streaming.colormap = viridis" in note and "DAPI, GFP, RFP" in note
+    assert "channel_colormaps comes first" in note
+    assert main(["config", "show", str(demo), "--step", "background"]) == 0
+    assert "note:" not in capsys.readouterr().out  # colormap left at its default there
+
+
 def test_show_unknown_step_suggests(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "show", str(EXAMPLE), "--step", "smoth"]) == 1
     assert "no step 'smoth' (did you mean 'smooth'?)" in capsys.readouterr().err

@@ -56,6 +56,7 @@ def test_demo_streams_every_step_into_a_viewer_and_snapshots_it(
     )
     assert result.returncode == 0, result.stderr
     assert "2/2 wells done" in result.stdout and "36 streamed, dropped: none" in result.stdout
+    assert "2/2 wells written" in result.stdout  # writing the plate shows progress
     assert f"snapshot of the viewer on port {port}: {out / 'snapshot.png'}" in result.stdout
 
     report = layers(port)  # --keep: the viewer is still there to ask
@@ -72,6 +73,13 @@ def test_demo_streams_every_step_into_a_viewer_and_snapshots_it(
     assert blur.colormap == "green"  # the per-channel colormap wins over the step's viridis
     assert streamed["Step_02_blur_Channel_RFP"].colormap == "magenta"
     assert streamed["Step_03_nuclei_Channel_DAPI_Labels"].kind == "labels"
+    # The first view: the newest image step as a composite, the newest labels over it.
+    shown = {name for name, layer in streamed.items() if layer.visible}
+    assert shown == {n for n in expected if n.startswith(("Step_02", "Step_03"))}
+    names = [layer.name for layer in report.layers if layer.streamed]
+    assert names == sorted(
+        names, key=lambda n: (n[:7], "Labels" in n, CHANNELS.index(n.split("_")[4]))
+    )
 
     picture = png_of(out / "snapshot.png")[..., :3].astype(int)
     colourful = (picture.max(axis=-1) - picture.min(axis=-1)) > 60

@@ -14,6 +14,7 @@ from napari.components import ViewerModel
 from platestream.backend import ReceivedImage
 from platestream.layering import CreateLayer, ImageItem, LayerKind, PlanState, update
 from platestream.viewer.layer_model._napari_apply import (
+    LABELS_CONTOUR,
     PLACEHOLDER_CONTRAST,
     SHAPES_PER_FLUSH,
     NapariApplier,
@@ -328,6 +329,28 @@ def test_a_user_layer_and_an_order_the_user_set_are_kept() -> None:
     names = _arrive(plans, sink, [(1, "raw", 2, LayerKind.IMAGE)])
     assert names.index("Step_01_raw_Channel_3") < names.index("Step_01_raw_Channel_1")  # kept
     assert "mine" in names and names.index("Step_01_raw_Channel_2") < names.index("mine")
+
+
+def test_the_first_view_is_the_newest_step_as_a_composite_with_outlined_labels() -> None:
+    viewer = ViewerModel()
+    plans = Plans()
+    sink = NapariApplier(viewer, plans)
+    _arrive(plans, sink, [(1, "raw", "DAPI", LayerKind.IMAGE), (1, "raw", "GFP", LayerKind.IMAGE)])
+    raw = [viewer.layers["Step_01_raw_Channel_DAPI"], viewer.layers["Step_01_raw_Channel_GFP"]]
+    assert all(layer.visible and layer.blending == "additive" for layer in raw)
+    _arrive(plans, sink, [(3, "mask", "DAPI", LayerKind.LABELS)])  # only labels: over raw
+    assert all(layer.visible for layer in raw)
+    seg = [(2, "seg", "DAPI", LayerKind.IMAGE), (2, "seg", "DAPI", LayerKind.LABELS)]
+    _arrive(plans, sink, seg)
+    assert not any(layer.visible for layer in raw)  # the newest image step is the one shown
+    mask = viewer.layers["Step_03_mask_Channel_DAPI_Labels"]
+    assert mask.visible and mask.contour == LABELS_CONTOUR  # outlines over the image
+    assert not viewer.layers["Step_02_seg_Channel_DAPI_Labels"].visible  # older labels
+    raw[0].visible = True  # the user looks at a hidden step again: it stays shown
+    _arrive(plans, sink, [(1, "raw", "RFP", LayerKind.IMAGE), (2, "seg", "GFP", LayerKind.IMAGE)])
+    assert raw[0].visible
+    assert not viewer.layers["Step_01_raw_Channel_RFP"].visible  # an older step's: hidden
+    assert viewer.layers["Step_02_seg_Channel_GFP"].visible
 
 
 def test_clear_removes_only_streamed_layers() -> None:

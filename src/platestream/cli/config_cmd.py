@@ -97,8 +97,31 @@ def show_table(loaded: Any, classes: Any, step: str | None, function: str | None
         scope += f", step {step!r}"
     if function:
         scope += f", function {function!r}"
-    rows = [(path, _shown(value), origin) for path, value, origin in resolved.rows()]
-    return f"{loaded.file}: resolved config for {scope}\n\n{_table(rows)}"
+    found = list(resolved.rows())
+    rows = [(path, _shown(value), origin) for path, value, origin in found]
+    notes = shadowed(found)
+    text = f"{loaded.file}: resolved config for {scope}\n\n{_table(rows)}"
+    return text + "".join(f"\n\nnote: {note}" for note in notes)
+
+
+def shadowed(rows: list[tuple[str, Any, str]]) -> list[str]:
+    """Fields whose value a field of higher precedence hides, said in words. Precedence
+    of a layer's colormap: ``channel_colormaps`` (for the channels it names), then
+    ``colormap``, then the layer kind's default (gray; labels have their own)."""
+    values = {path: (value, origin) for path, value, origin in rows}
+    notes = []
+    for path, (value, origin) in values.items():
+        if not path.endswith(".colormap") or origin == "default":
+            continue
+        channel_maps, _ = values.get(path.removesuffix("colormap") + "channel_colormaps", ({}, ""))
+        if channel_maps:
+            names = ", ".join(str(name) for name in channel_maps)
+            notes.append(
+                f"{path} = {_shown(value)} ({origin}) does not show for channels {names}: "
+                "channel_colormaps comes first (channel_colormaps, then colormap, then the "
+                "default); it colors only the channels channel_colormaps does not name"
+            )
+    return notes
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -122,7 +122,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"writing a synthetic plate: {len(plate.wells)} wells x {len(plate.channels)} "
         f"channels ({', '.join(plate.channels)}) x {plate.sites} sites, {plate.size}x{plate.size}"
     )
-    write_plate(plate, plate_dir)
+
+    def written(done: int, wells: int) -> None:
+        end = "\n" if done == wells else ""
+        print(f"\r  {done}/{wells} wells written", end=end, flush=True)
+
+    write_plate(plate, plate_dir, progress=written)
     args.output = args.output or out / "outputs"
     args.snapshot = args.snapshot or out / "snapshot.png"
     pipeline = demo_pipeline(port=args.port, workers=args.workers or 0)

@@ -8,7 +8,7 @@ Each well has its own cell density and stain intensity, so wells differ visibly;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,8 +92,13 @@ def render_site(plate: SyntheticPlate, well_index: int, site: int) -> dict[str, 
     return images
 
 
-def write_plate(plate: SyntheticPlate, root: Path) -> list[Path]:
-    """Write the plate under ``root``; returns the image paths in a stable order."""
+def write_plate(
+    plate: SyntheticPlate,
+    root: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Write the plate under ``root``; returns the image paths in a stable order.
+    ``progress(wells_written, wells)`` is called after each well."""
     root.mkdir(parents=True, exist_ok=True)
     (root / f"{plate.name}.HTD").write_text(_htd(plate), encoding="latin-1")
     folder = root / "TimePoint_1"
@@ -106,6 +111,8 @@ def write_plate(plate: SyntheticPlate, root: Path) -> list[Path]:
                 path = folder / f"{plate.name}_{well}_s{site}_w{channel_number}.tif"
                 tifffile.imwrite(path, images[channel])
                 paths.append(path)
+        if progress is not None:
+            progress(well_index + 1, len(plate.wells))
     return paths
 
 

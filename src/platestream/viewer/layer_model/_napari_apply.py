@@ -14,7 +14,10 @@ tested against a spec'd fake and a real ``ViewerModel`` without a GUI. What napa
   polygons in one call would block the GUI for seconds), only those not given yet, and a
   rewritten plane's old polygons are taken out;
 * contrast limits are set at first show, from the first plane's range, and never again;
-  colormap, visibility, opacity, blending and layer order are set at creation at most.
+  colormap, opacity, blending (additive: a step's channels make a composite; labels as
+  outlines) and layer order are set at creation at most, and visibility once more: the
+  newest step is the one shown (images and what lies over them counted apart), so when
+  a newer step's first layer appears the earlier steps' layers are hidden (a click away).
   Whatever the user changes afterwards stays. A layer the user deleted stays deleted
   (until ``clear``).
 """
@@ -36,6 +39,19 @@ MARK = "platestream"  # layer.metadata key: the layer is fed by the stream
 MAX_CREATE_PER_FLUSH = 8  # napari layers created per display frame; the rest wait
 SHAPES_PER_FLUSH = 256  # polygons given to napari per display frame; the rest wait
 SHAPE_FACE, SHAPE_EDGE = "transparent", "yellow"
+LABELS_CONTOUR = 2  # labels are drawn as outlines this many pixels wide
+LABELS_OPACITY = 0.7
+
+
+def _sort_of(stored: StoredLayer) -> str:
+    """Images, or what is drawn over them (labels, points, shapes)."""
+    return "image" if stored.kind is LayerKind.IMAGE else "overlay"
+
+
+def _step_index(stored: StoredLayer) -> int | None:
+    """The step a layer shows (its sliced ``step`` value), None if it spans steps."""
+    value = stored.components.get("step")
+    return int(value[0]) if isinstance(value, tuple) and value else None
 
 
 class ShapesFeed:
@@ -110,6 +126,7 @@ class NapariApplier:
         self.plans = plans
         self.check_thread = check_thread  # raises unless on the GUI thread (Qt side)
         self.layers: dict[str, Any] = {}  # napari name -> the napari layer we created
+        self._newest_step: dict[str, int] = {}  # by sort: the step shown (_show_newest_step)
         self.feeds: dict[str, ShapesFeed] = {}  # shapes layers: what napari holds of them
         self._contrast_pending: set[str] = set()
         self._to_create: list[str] = []  # planned layers not created yet, oldest first
@@ -186,6 +203,7 @@ class NapariApplier:
         self._contrast_pending.clear()
         self._to_create.clear()
         self.feeds.clear()
+        self._newest_step.clear()
 
     # ------------------------------------------------------------------ helpers
 
@@ -227,13 +245,19 @@ class NapariApplier:
             assert stored.array is not None
             contrast = stored.contrast or PLACEHOLDER_CONTRAST
             layer = self.viewer.add_image(
-                data, colormap=stored.colormap or "gray", contrast_limits=contrast, **common
+                data,
+                colormap=stored.colormap or "gray",
+                contrast_limits=contrast,
+                blending="additive",  # a step's channels make one composite
+                **common,
             )
             layer.contrast_limits_range = _slider_range(stored.array.dtype, contrast)
             if stored.contrast is None:
                 self._contrast_pending.add(name)
         elif stored.kind is LayerKind.LABELS:
-            layer = self.viewer.add_labels(data, **common)
+            # Outlines over the step's image, not a fill that hides it.
+            layer = self.viewer.add_labels(data, opacity=LABELS_OPACITY, **common)
+            layer.contour = LABELS_CONTOUR
         elif stored.kind is LayerKind.POINTS:
             layer = self.viewer.add_points(data, ndim=len(stored.axes) + 2, **common)
         else:
@@ -246,6 +270,34 @@ class NapariApplier:
             )
             self.feeds[name] = ShapesFeed(layer)  # its polygons come a few per frame
         self.layers[name] = layer
+        self._show_newest_step(name, stored)
+
+    def _show_newest_step(self, name: str, stored: StoredLayer) -> None:
+        """One step is shown at a time, the newest - counted apart for images and for
+        what is drawn over them (labels, points, shapes), so a segmentation step's
+        outlines lie over the newest image step. When the first layer of a step after
+        every one shown so far appears, the streamed layers of earlier steps of its sort
+        are hidden (a click on their eye shows them again; they are not hidden again
+        until a still newer step comes). A layer of an older step arriving later starts
+        hidden."""
+        step = _step_index(stored)
+        if step is None:
+            return
+        sort = _sort_of(stored)
+        newest = self._newest_step.get(sort, -1)
+        if step < newest:
+            self.layers[name].visible = False
+            return
+        if step == newest:
+            return
+        self._newest_step[sort] = step
+        layers = self.plans.store.layers
+        for other, layer in self.layers.items():
+            if other not in layers or _sort_of(layers[other]) != sort:
+                continue
+            older = _step_index(layers[other])
+            if older is not None and older < step:
+                layer.visible = False
 
     def _put_in_order(self, name: str) -> None:
         """Move a new layer below the first streamed layer that sorts after it

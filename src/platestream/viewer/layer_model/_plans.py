@@ -93,7 +93,8 @@ class Plans:
         """Where a layer belongs in napari's list (bottom first): by its sliced components
         in the registry's order (step, channel...), each value by the order the producer
         declared (channels in channel-number order, whatever their names), else by the
-        component's own sort key; images under labels, under points and shapes."""
+        component's own sort key; within a step, images under labels, under points and
+        shapes."""
         registry = self._registries.get(stored.name, DEFAULT_REGISTRY)
         key: list[Any] = []
         for name in registry.names:
@@ -108,8 +109,11 @@ class Plans:
                 rank = (1, component.sort_key(value))
             key.append((registry.index(name), rank))
         kinds = ("image", "labels", "points", "shapes")
-        kind = stored.kind.value if stored.kind.value in kinds else "shapes"
-        return (tuple(key), kinds.index(kind), stored.name)
+        kind = (-1, kinds.index(stored.kind.value) if stored.kind.value in kinds else 3)
+        # Within a step, every image under every labels layer: outlines over the composite.
+        steps = [part for part in key if registry.names[part[0]] == "step"]
+        others = [part for part in key if registry.names[part[0]] != "step"]
+        return (tuple(steps), kind, tuple(others), stored.name)
 
     def _declare_into(self, plan: _Plan) -> None:
         try:

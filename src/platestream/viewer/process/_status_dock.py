@@ -114,6 +114,12 @@ def store_text(display: Any) -> str:
     return f"{display.stored} written to {display.store_path}"
 
 
+CAPTION_FONT = 10.0  # points
+CAPTION_MIN_FONT = 6.0
+CAPTION_PX_PER_CHAR_POINT = 0.95  # a caption character is about this wide per point
+CAPTION_MARGIN_PX = 24
+
+
 class SliceCaption:
     """Keeps the caption in step with the sliders, the active layer and new data."""
 
@@ -125,7 +131,7 @@ class SliceCaption:
         if self.overlay is not None:
             self.overlay.visible = False  # shown once there is a caption
             self.overlay.position = "bottom_left"
-            self.overlay.font_size = 10
+            self.overlay.font_size = CAPTION_FONT
         viewer.dims.events.current_step.connect(self.update)
         viewer.layers.selection.events.active.connect(self.update)
         viewer.layers.events.inserted.connect(self.update)
@@ -159,6 +165,21 @@ class SliceCaption:
                 text += " | not yet"  # shown as zeros until its plane arrives
         return text
 
+    def _canvas_width(self) -> int:
+        """The canvas's width in pixels (0 if unknown: napari keeps it in its Qt viewer)."""
+        qt_viewer = getattr(getattr(self.viewer, "window", None), "_qt_viewer", None)
+        native = getattr(getattr(qt_viewer, "canvas", None), "native", None)
+        return int(native.width()) if native is not None else 0
+
+    def font_size(self, text: str) -> float:
+        """The caption's font size: CAPTION_FONT, smaller when the text would not fit the
+        canvas (a narrow window, a long caption), never below CAPTION_MIN_FONT."""
+        width = self._canvas_width()
+        if not width or not text:
+            return CAPTION_FONT
+        fits = (width - CAPTION_MARGIN_PX) / (len(text) * CAPTION_PX_PER_CHAR_POINT)
+        return max(CAPTION_MIN_FONT, min(CAPTION_FONT, float(int(fits * 2) / 2)))
+
     @never_raises
     def update(self, *_: Any) -> None:
         text = self.text()
@@ -166,6 +187,9 @@ class SliceCaption:
             # Hidden rather than empty: vispy's text visual with no glyphs crashes llvmpipe.
             if text and self.overlay.text != text:
                 self.overlay.text = text
+            size = self.font_size(text)
+            if text and self.overlay.font_size != size:
+                self.overlay.font_size = size
             if self.overlay.visible != bool(text):
                 self.overlay.visible = bool(text)
         self.panel.labels["slice"].setText(text or "-")
