@@ -145,3 +145,19 @@ def test_each_step_and_function_is_planned_with_its_own_config(
     assert rows["Step_02_seg_blur_Channel_DAPI"][0] == "image"
     assert rows["Step_02_seg_mask_Channel_DAPI_Labels"][0] == "labels"
     assert "Site[001,002]" in rows["Step_02_seg_mask_Channel_DAPI_Labels"][2]
+
+
+def test_display_fields_alone_are_refused_with_where_they_belong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What --config's help promises: a pipeline file's [pipeline.napari_streaming]."""
+    bare = tmp_path / "fields.toml"
+    bare.write_text('channel_mode = "stack"\n')
+    assert main(["layers", "plan", str(EXAMPLES / "imagexpress_demo"), "--config", str(bare)]) == 2
+    assert f"{bare}:1:1: channel_mode: unknown key" in capsys.readouterr().err
+    wrapped = tmp_path / "pipeline.toml"
+    wrapped.write_text('[pipeline.napari_streaming]\nchannel_mode = "stack"\n')
+    assert (
+        main(["layers", "plan", str(EXAMPLES / "imagexpress_demo"), "--config", str(wrapped)]) == 0
+    )
+    assert list(table(capsys.readouterr().out)) == ["Step_00_input"]  # channels stacked

@@ -29,8 +29,9 @@ def register(subparsers: Any) -> None:
         "--config",
         type=Path,
         metavar="FILE.toml",
-        help="display settings: a pipeline file ([pipeline.napari_streaming] and [[steps]]) "
-        "or a file of NapariStreamingConfig fields",
+        help="display settings: a pipeline file, its [pipeline.napari_streaming] table and "
+        "its [[steps]] (a file of display fields alone puts them under "
+        "[pipeline.napari_streaming])",
     )
     plan.add_argument(
         "--step",
