@@ -16,7 +16,7 @@ from ._model import (
     load_pipeline_file,
     pipeline_streams,
 )
-from ._plate_folder import PlateError, read_plate, skipped_report
+from ._plate_folder import PlateError, plate_path_parser, read_plate, skipped_report
 from ._progress import Progress, summary
 from ._runner import RunOptions, run_pipeline, viewer_configs, well_tasks
 from ._synthetic import SyntheticPlate, write_plate
@@ -40,6 +40,7 @@ __all__ = [
     "functions",
     "load_pipeline_file",
     "pipeline_streams",
+    "plate_path_parser",
     "read_plate",
     "run_pipeline",
     "skipped_report",

@@ -13,14 +13,16 @@ platestream's, small, with three backends:
 
 ``backend`` may name several (``["disk", "napari_stream"]``): a pipeline saves and streams
 the same batch in one call. Paths are read by their microscope's naming (the components
-of each image); ``register`` adds a backend of your own (anything with
-``save_batch(data, paths, **options)``).
+of each image; with ``plate_root``, channels named from the plate's metadata); the
+``zarr`` and ``napari_stream`` backends get ``ImageItem``s made from them, ``disk`` and
+backends of your own the paths (``register``: anything with ``save_batch(data, paths,
+**options)``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,28 +56,16 @@ class StoreFiles:
         self.store = RunStore(Path(folder), title=title or Path(folder).name)
         self.unplaced: dict[str, int] = {}  # images the store had no place for, by reason
 
-    def save_batch(
-        self,
-        data: Sequence[Any],
-        paths: Sequence[Any],
-        *,
-        step_index: int = 0,
-        step_name: str = "",
-        **options: Any,
-    ) -> int:
+    def save_batch(self, data: Sequence[Any], items: Sequence[ImageItem], **options: Any) -> int:
+        """Store ``data[i]`` at the place ``items[i]`` names; images the store has no
+        place for (not in a plate well, points...) are counted in ``unplaced``."""
         stored = 0
-        for array, path in zip(data, paths, strict=True):
-            plane = np.array(array, copy=True)  # the store owns what it is given
-            components = dict(parse_name(os.fspath(path)).components)
-            extra = {"path": os.fspath(path)}
-            item = ImageItem(
-                components, step_index, step_name, plane.shape, plane.dtype.name, extra=extra
-            )
+        for array, item in zip(data, items, strict=True):
             location, why = self.store.locate(item)
             if location is None:
                 self.unplaced[why] = self.unplaced.get(why, 0) + 1
                 continue
-            self.store.put(location, plane, lambda _ok: None)
+            self.store.put(location, np.array(array, copy=True), lambda _ok: None)
             stored += 1
         return stored
 
@@ -91,14 +81,22 @@ class FileManager:
         *,
         zarr_store: str | os.PathLike[str] | None = None,
         streaming: Any = None,
+        plate_root: str | os.PathLike[str] | None = None,
     ) -> None:
         """``zarr_store``: the run store folder of the ``zarr`` backend (made on first
         use); ``streaming``: the ``NapariStreamingConfig`` of ``napari_stream`` when no
-        visualizer is registered (default: the defaults, port 5555)."""
+        visualizer is registered (default: the defaults, port 5555); ``plate_root``: the
+        plate the paths belong to, whose metadata names the channels (an HTD, an
+        Index.xml): the images then stream and store as ``DAPI``, not ``1``."""
         self._backends: dict[str, Any] = {"disk": DiskFiles()}
         self._zarr_store = zarr_store
         self._streaming = streaming
         self._viewer: Any = None
+        self.parse: Callable[[str], dict[str, Any]] = _components
+        if plate_root is not None:
+            from ._plate_folder import plate_path_parser
+
+            self.parse = plate_path_parser(Path(plate_root))
 
     @property
     def backends(self) -> tuple[str, ...]:
@@ -132,7 +130,30 @@ class FileManager:
         if unknown:
             known = ", ".join(self.backends)
             raise ValueError(f"no file backend {', '.join(map(repr, unknown))}; known: {known}")
-        return {name: self._backend(name).save_batch(data, paths, **options) for name in names}
+        results = {}
+        for name in names:
+            target = self._backend(name)
+            if name in ("zarr", "napari_stream"):  # placed by the path, by the plate's rules
+                items = self._items(data, paths, options)
+                results[name] = target.save_batch(data, items, **options)
+            else:
+                results[name] = target.save_batch(data, paths, **options)
+        return results
+
+    def _items(
+        self, data: Sequence[Any], paths: Sequence[Any], options: dict[str, Any]
+    ) -> list[ImageItem]:
+        step = (int(options.get("step_index", 0)), str(options.get("step_name", "")))
+        items = []
+        for array, path in zip(data, paths, strict=True):
+            shaped = np.asarray(array)
+            text = os.fspath(path)
+            items.append(
+                ImageItem(
+                    self.parse(text), *step, shaped.shape, shaped.dtype.name, extra={"path": text}
+                )
+            )
+        return items
 
     def _backend(self, name: str) -> Any:
         if name == "napari_stream":
@@ -159,3 +180,7 @@ class FileManager:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _components(path: str) -> dict[str, Any]:
+    return dict(parse_name(path).components)

@@ -8,9 +8,10 @@ a :class:`Plate`, turns into :class:`~platestream.layering.ImageItem` values per
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tifffile
 
@@ -24,6 +25,8 @@ from platestream.layering import (
     channel_names_from_htd,
     channel_names_from_index_xml,
     detect_format,
+    is_image,
+    parse_name,
 )
 
 # The largest metadata file worth reading; an Index.xml of a big screen is tens of MB.
@@ -159,3 +162,20 @@ def skipped_report(plate: Plate, limit: int = 20) -> str:
     if len(plate.skipped) > limit:
         lines.append(f"  ... and {len(plate.skipped) - limit} more")
     return "\n".join(lines)
+
+
+def plate_path_parser(root: str | Path) -> Callable[[str], dict[str, Any]]:
+    """A path target's components, as a plate whose root is known gives them: read by the
+    plate's naming convention, channel numbers named from its metadata file (an HTD, an
+    Index.xml). For ``NapariStreamingBackend(path_parser=...)`` and ``FileManager``."""
+    root = Path(root)
+    files = list_files(root)
+    images = [f for f in files if is_image(f)]
+    names: dict[int, str] = {}
+    if images:
+        names = channel_names(root, parse_name(images[0]).format, files)
+
+    def parse(path: str) -> dict[str, Any]:
+        return dict(parse_name(path).with_channel_names(names).components)
+
+    return parse
