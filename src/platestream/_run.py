@@ -92,13 +92,15 @@ def run_pipeline(
     *,
     keep: bool | None = None,
     title: str | None = None,
+    client: Any = None,
 ) -> Any:
     """Run ``pipeline`` over ``plate`` (a folder, or a ``Plate``) as ``platestream run``
     does: start (or reuse) the viewers its streaming configs name, stream to them, wait
     until each showed its share, and return the ``RunResult`` (its ``viewer_problems``:
     what a viewer missed, by port). ``keep``: the viewers stay afterwards where their
     config is persistent (default: when there is a display to look at them).
-    ``options``: ``RunOptions`` (workers, output folder, streaming on or off)."""
+    ``options``: ``RunOptions`` (workers, output folder, streaming on or off, executor:
+    ``"local"`` or ``"dask"``); ``client``: a Dask distributed client to run the wells on."""
     from platestream.pipeline import (
         RunOptions,
         pipeline_streams,
@@ -119,7 +121,7 @@ def run_pipeline(
     try:
         if session.viewers and not options.connect_timeout_s:
             options = replace(options, connect_timeout_s=60.0)  # the viewers are starting
-        result = run_engine(pipeline, plate, options, on_result=on_result)
+        result = run_engine(pipeline, plate, options, on_result=on_result, client=client)
         result.viewer_problems = session.wait(result)
     finally:
         if not keep:

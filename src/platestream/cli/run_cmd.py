@@ -54,6 +54,8 @@ def execute(pipeline: Any, plate_dir: Path, args: argparse.Namespace) -> int:
             output_dir=str(args.output or ""),
             stream=not args.no_stream,
             connect_timeout_s=60.0 if session.viewers else 0.0,
+            executor=args.executor,
+            scheduler=args.scheduler,
         )
         result = run_pipeline(pipeline, plate, options, on_result=progress.update)
         print(summary(result.wells, result.elapsed_s))
@@ -159,6 +161,19 @@ def with_streaming_settings(pipeline: Any, path: Path) -> Any:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where wells run: a process pool here (local), or Dask distributed tasks (dask)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default="",
+        help="--executor dask: the scheduler to use, e.g. tcp://host:8786 (default: a "
+        "LocalCluster of one worker per core, for this run)",
+    )
     parser.add_argument("--output", type=Path, help="write every step's output as TIFF here")
     parser.add_argument("--snapshot", type=Path, help="save a PNG of each viewer at the end")
     parser.add_argument("--no-stream", action="store_true", help="turn streaming off")

@@ -35,6 +35,8 @@ class RunOptions:
     output_dir: str = ""  # overrides the pipeline's output_dir when set
     stream: bool = True  # False turns streaming off for the whole run
     connect_timeout_s: float = 10.0  # per viewer, once per worker, before the first image
+    executor: str = "local"  # "local": a process pool here; "dask": Dask distributed
+    scheduler: str = ""  # dask: the scheduler's address; empty: a LocalCluster for the run
     run: int = 0  # the run id items carry (0: the start time in ms); see replace_layers
 
 
@@ -193,9 +195,16 @@ def run_pipeline(
     plate_dir: str | Path | Plate,
     options: RunOptions | None = None,
     on_result: Callable[[WellResult], None] | None = None,
+    *,
+    client: Any = None,
 ) -> RunResult:
-    """Run ``pipeline`` over the plate folder; ``on_result`` sees each well as it ends."""
+    """Run ``pipeline`` over the plate folder; ``on_result`` sees each well as it ends.
+    ``options.executor = "dask"`` runs the wells as Dask tasks, on ``client`` if given,
+    else on the scheduler at ``options.scheduler``, else on a LocalCluster of one worker
+    process per core that lives as long as the run (``platestream.pipeline._dask``)."""
     options = options or RunOptions()
+    if options.executor not in ("local", "dask"):
+        raise ValueError(f"executor {options.executor!r}: expected 'local' or 'dask'")
     pipeline.check_functions()
     plate = plate_dir if isinstance(plate_dir, Plate) else read_plate(Path(plate_dir))
     streams = pipeline_streams(pipeline)
@@ -206,7 +215,11 @@ def run_pipeline(
     workers = max(1, min(workers, len(tasks)))
     started = time.monotonic()
     report = _failures_to(configs, on_result)
-    if workers == 1:
+    if options.executor == "dask" or client is not None:
+        from ._dask import run_dask
+
+        results = run_dask(tasks, configs, options, workers, report, layout, client)
+    elif workers == 1:
         results = _run_here(tasks, configs, options, report, layout)
     else:
         results = _run_pool(tasks, configs, options, workers, report, layout)
