@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from platestream.pipeline import (
     write_plate,
 )
 
+from ..viewer.conftest import GUI
 from ..waiting import wait_until
 
 distributed = pytest.importorskip("distributed")
@@ -214,3 +215,95 @@ def test_a_failing_well_is_named_and_the_others_go_on(
     (failure,) = result.failures
     assert (failure.well, failure.step) == ("B02", "check") and "fail_on_empty" in str(failure)
     assert sum(1 for w in result.wells if w.failure is None) == WELLS - 1
+
+
+def test_python_and_cli_forms_stream_the_same_images_with_the_same_configs(
+    plate: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    """``platestream run --executor dask`` and ``run_pipeline(executor="dask")`` from the
+    same pipeline file: the same planes, each with the same resolved display config."""
+    from platestream.pipeline import load_pipeline_file
+
+    toml = tmp_path / "p.toml"
+    toml.write_text(
+        f"""
+[pipeline]
+name = "dask"
+
+[pipeline.napari_streaming]
+enabled = true
+napari_port = {receiver.data_port}
+delivery = "lossless"
+colormap = "viridis"
+
+[[steps]]
+name = "scale"
+
+[[steps.functions]]
+function = "tests.dask.test_dask_executor:double"
+"""
+    )
+
+    def displays() -> dict[tuple[object, ...], object]:
+        found: dict[tuple[object, ...], object] = {}
+        while len(found) < IMAGES:
+            assert receiver.wait(60), f"{len(found)} of {IMAGES}"
+            for batch in receiver.take():
+                for image in batch.images:
+                    c = image.item.components
+                    found[(c["well"], c["site"], c["channel"])] = batch.display
+        return found
+
+    options = RunOptions(workers=2, executor="dask", connect_timeout_s=30)
+    python = run_pipeline(load_pipeline_file(toml), plate, options)
+    assert python.exit_code == 0
+    from_python = displays()
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "platestream",
+            "run",
+            str(toml),
+            "--plate",
+            str(plate),
+            "--executor",
+            "dask",
+            "--workers",
+            "2",
+            "--no-viewer",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert f"{WELLS}/{WELLS} wells done" in cli.stdout and f"{IMAGES} streamed" in cli.stdout
+    from_cli = displays()
+    assert from_cli == from_python
+    assert {d.colormap.value for d in from_cli.values()} == {"viridis"}
+
+
+@GUI
+def test_a_local_cluster_streams_into_a_napari_viewer(
+    plate: Path, tmp_path: Path, ports: Callable[[int], int]
+) -> None:
+    from platestream.viewer.manager import NapariStreamVisualizer
+
+    from ..viewer.streaming import layers, png_of
+
+    port = ports(1)
+    config = NapariStreamingConfig(napari_port=port, delivery="lossless", overview=False)
+    with NapariStreamVisualizer(config, title="dask", persistent=False) as viewer:
+        viewer.start_viewer(async_mode=False)
+        options = RunOptions(workers=2, executor="dask", connect_timeout_s=30)
+        result = run_pipeline(_pipeline(port), plate, options)
+        assert result.exit_code == 0 and result.streamed == IMAGES
+        shown = viewer.wait_shown(IMAGES, timeout_s=120)
+        assert shown is not None and shown.displayed == IMAGES and shown.dropped == 0
+        streamed = {layer.name: layer for layer in layers(port).layers if layer.streamed}
+        assert set(streamed) == {"Step_01_scale_Channel_DAPI", "Step_01_scale_Channel_GFP"}
+        assert all(layer.shape[:2] == (WELLS, 2) for layer in streamed.values())  # no gaps
+        picture = png_of(viewer.snapshot(tmp_path / "dask.png"))[..., :3]
+        assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 20  # an image, not a fill
