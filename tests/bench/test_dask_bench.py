@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from platestream.bench import dask as bench  # noqa: E402
+from platestream.bench import dask as bench
 
 
 def test_the_dask_benchmark_compares_the_executors() -> None:

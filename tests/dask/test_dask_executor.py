@@ -161,16 +161,31 @@ def cluster() -> Iterator[Cluster]:
     running.close()
 
 
-def test_a_scheduler_and_two_workers_stream_every_image(
-    plate: Path, receiver: Receiver, cluster: Cluster
+@GUI
+def test_a_scheduler_and_two_workers_stream_every_image_into_a_viewer(
+    plate: Path, tmp_path: Path, cluster: Cluster, ports: Callable[[int], int]
 ) -> None:
-    options = RunOptions(executor="dask", scheduler=cluster.address, connect_timeout_s=30)
-    result = run_pipeline(_pipeline(receiver.data_port), plate, options)
-    assert result.exit_code == 0 and result.streamed == IMAGES
-    seen = _received_planes(receiver, IMAGES)
-    assert set(seen.values()) == {1}
-    workers = {str(info["id"]) for info in cluster.client.scheduler_info()["workers"].values()}
-    assert len(workers) == 2
+    """A real ``dask scheduler`` and two ``dask worker`` processes, one napari viewer:
+    every image displayed (its counters, its layers, a snapshot), by both workers."""
+    from platestream.viewer.manager import NapariStreamVisualizer
+
+    from ..viewer.streaming import layers, png_of
+
+    port = ports(1)
+    config = NapariStreamingConfig(napari_port=port, delivery="lossless", overview=False)
+    with NapariStreamVisualizer(config, title="dask", persistent=False) as viewer:
+        viewer.start_viewer(async_mode=False)
+        options = RunOptions(executor="dask", scheduler=cluster.address, connect_timeout_s=30)
+        result = run_pipeline(_pipeline(port), plate, options)
+        assert result.exit_code == 0 and result.streamed == IMAGES
+        shown = viewer.wait_shown(IMAGES, timeout_s=120)
+        assert shown is not None and shown.displayed == IMAGES and shown.dropped == 0
+        status = viewer.status()
+        assert status is not None and 1 <= len(status.producers) <= 2  # the workers, no more
+        streamed = [layer for layer in layers(port).layers if layer.streamed]
+        assert len(streamed) == 2 and all(layer.shape[:2] == (WELLS, 2) for layer in streamed)
+        picture = png_of(viewer.snapshot(tmp_path / "cluster.png"))[..., :3]
+        assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 20
 
 
 def test_a_worker_killed_mid_run_has_its_wells_run_elsewhere(

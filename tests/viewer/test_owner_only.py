@@ -45,7 +45,7 @@ except PermissionError as err:
     result["keys"] = "refused"
 
 requests = {
-    "shutdown": Shutdown(),
+    "shutdown": Shutdown(viewer_id="0123456789abcdef"),
     "clear": Clear(),
     "snapshot": Snapshot(),
     "status": StatusRequest(),

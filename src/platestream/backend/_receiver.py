@@ -934,7 +934,7 @@ class Receiver:
     def _on_shutdown(self, request: ControlRequest) -> Message | ControlReply | Deferred:
         message = request.message
         assert isinstance(message, Shutdown)
-        if message.viewer_id and message.viewer_id != self.viewer_id:
+        if not secrets.compare_digest(message.viewer_id, self.viewer_id):
             return Error(
                 code=ErrorCode.WRONG_VIEWER,
                 message=f"this is viewer {self.viewer_id}, not {message.viewer_id}",

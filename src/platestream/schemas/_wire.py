@@ -334,12 +334,13 @@ class Clear(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class Shutdown(Message):
-    """Stop the viewer; with viewer_id, only if it is that viewer."""
+    """Stop the viewer - the one whose id this is (a tool learns it from the pong)."""
 
     TYPE: ClassVar[str] = "shutdown"
     PORT: ClassVar[str] = "request"
     viewer_id: str = wire_field(
-        "if set, the viewer refuses unless this is its id", default="", max_length=64
+        "the viewer's id, from its pong: any other viewer refuses (wrong_viewer)",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
     )
 
 
