@@ -16,17 +16,26 @@ import pytest
 from .hygiene import SHM, our_segments
 
 
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``$name`` is ``value`` (for this process and every process it starts), then as before."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Viewers write their run stores under the user's data directory: the session's own
     (inherited by every viewer a test starts), never the real one."""
-    old = os.environ.get("XDG_DATA_HOME")
-    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
-    yield
-    if old is None:
-        os.environ.pop("XDG_DATA_HOME", None)
-    else:
-        os.environ["XDG_DATA_HOME"] = old
+    with _environment("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home"))):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,13 +43,8 @@ def private_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Viewers and producers find this user's CURVE keys on their own (made on first use):
     the session's own key store (inherited by every process a test starts), never the
     user's real one."""
-    old = os.environ.get("PLATESTREAM_KEYS_DIR")
-    os.environ["PLATESTREAM_KEYS_DIR"] = str(tmp_path_factory.mktemp("keys"))
-    yield
-    if old is None:
-        os.environ.pop("PLATESTREAM_KEYS_DIR", None)
-    else:
-        os.environ["PLATESTREAM_KEYS_DIR"] = old
+    with _environment("PLATESTREAM_KEYS_DIR", str(tmp_path_factory.mktemp("keys"))):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

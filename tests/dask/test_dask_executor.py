@@ -68,17 +68,22 @@ def _pipeline(port: int) -> Pipeline:
     return Pipeline("dask", steps, config=PipelineConfig(napari_streaming=config))
 
 
-def _received_planes(receiver: Receiver, expected: int) -> dict[tuple[object, ...], int]:
-    """Planes seen (well, site, channel) -> how often, once ``expected`` distinct arrived."""
-    seen: dict[tuple[object, ...], int] = {}
+def _received(receiver: Receiver, expected: int) -> dict[tuple[object, ...], list[object]]:
+    """Planes seen (well, site, channel) -> the display config of each time it came, once
+    ``expected`` distinct planes arrived."""
+    seen: dict[tuple[object, ...], list[object]] = {}
     while len(seen) < expected:
         assert receiver.wait(60), f"only {len(seen)} of {expected} planes arrived"
         for batch in receiver.take():
             for image in batch.images:
                 c = image.item.components
-                key = (c["well"], c["site"], c["channel"])
-                seen[key] = seen.get(key, 0) + 1
+                seen.setdefault((c["well"], c["site"], c["channel"]), []).append(batch.display)
     return seen
+
+
+def _received_planes(receiver: Receiver, expected: int) -> dict[tuple[object, ...], int]:
+    """Planes seen -> how often."""
+    return {plane: len(displays) for plane, displays in _received(receiver, expected).items()}
 
 
 def test_a_local_cluster_runs_the_wells_and_streams_every_image(
@@ -260,14 +265,7 @@ function = "tests.dask.test_dask_executor:double"
     )
 
     def displays() -> dict[tuple[object, ...], object]:
-        found: dict[tuple[object, ...], object] = {}
-        while len(found) < IMAGES:
-            assert receiver.wait(60), f"{len(found)} of {IMAGES}"
-            for batch in receiver.take():
-                for image in batch.images:
-                    c = image.item.components
-                    found[(c["well"], c["site"], c["channel"])] = batch.display
-        return found
+        return {plane: shown[-1] for plane, shown in _received(receiver, IMAGES).items()}
 
     options = RunOptions(workers=2, executor="dask", connect_timeout_s=30)
     python = run_pipeline(load_pipeline_file(toml), plate, options)
