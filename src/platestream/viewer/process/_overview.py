@@ -301,11 +301,23 @@ class OverviewLayers:
                 target = layer
         if target is None:
             return False
+        self._show_step(key)
         dims.current_step = tuple(step)
         extent = np.asarray(target.extent.world)[:, -2:]  # (min, max) of y and x
         self._fit(*extent[0], *(extent[1] - extent[0]))
         self.viewer.layers.selection.active = target
         return True
+
+    def _show_step(self, key: tuple[int, str]) -> None:
+        """A click on a step's overview shows that step's images (one image step at a
+        time, as the first view has it); labels and other steps' layers are left as they
+        are, the other image steps hidden."""
+        for name, stored in self.plans.store.layers.items():
+            layer = self._napari_layer(name)
+            step = stored.components.get("step")
+            if layer is None or stored.kind.value != "image" or not isinstance(step, tuple):
+                continue
+            layer.visible = self._same_step(stored, key)
 
     def _fit(self, top: float, left: float, height: float, width: float) -> None:
         """The camera on a world rectangle (napari's ``fit_to_view`` cannot take a 2D
@@ -317,6 +329,8 @@ class OverviewLayers:
 
     def _same_step(self, stored: Any, key: tuple[int, str]) -> bool:
         step = stored.components.get("step")
+        if isinstance(step, tuple) and len(step) == 2:
+            return (int(step[0]), str(step[1])) == (int(key[0]), str(key[1]))
         return step is not None and key[1] in str(step)
 
     def _napari_layer(self, name: str) -> Any:
