@@ -20,7 +20,7 @@ from platestream.viewer.manager._visualizer import NapariStreamVisualizer, stop_
 from ..waiting import wait_until
 from .conftest import GUI
 from .streaming import config, layers, png_of
-from .test_viewer_process import assert_square_drawn
+from .test_viewer_process import COMPOSITE, assert_square_drawn
 
 pytestmark = GUI
 
@@ -91,7 +91,7 @@ def test_a_plate_larger_than_memory_is_stored_shown_reopened_and_read(
         before = {layer.name: layer for layer in layers(port).layers if layer.streamed}
         assert {layer.shape for layer in before.values()} == {(3, 4, SIDE, SIDE)}
         picture = png_of(visualizer.snapshot(tmp_path / "live.png"))
-        assert_square_drawn(picture, color=(255, 0, 255))  # A01 site 1, the top layer
+        assert_square_drawn(picture, color=COMPOSITE)  # A01 site 1, both channels added
 
     # The run reopens in a new viewer process: nothing in its RAM, every pixel from disk.
     reopened_port = port + 1
@@ -130,7 +130,7 @@ def test_a_plate_larger_than_memory_is_stored_shown_reopened_and_read(
             env=env,
             capture_output=True,
         )
-        assert_square_drawn(png_of(shot), color=(255, 0, 255))
+        assert_square_drawn(png_of(shot), color=COMPOSITE)
     finally:
         assert stop_viewer("127.0.0.1", reopened_port, timeout_s=20.0)
 

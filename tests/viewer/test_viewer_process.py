@@ -23,6 +23,7 @@ from .conftest import GUI, viewer_pids
 from .streaming import SQUARE, config, layers, plate, png_of, wait_received
 
 pytestmark = [pytest.mark.gui, GUI, pytest.mark.timeout(180)]
+CAPTION_STRIP = 40  # pixels at the bottom of a canvas snapshot that hold the caption
 
 STEPS = [(0, "raw"), (1, "blur")]
 
@@ -65,12 +66,17 @@ def test_a_streamed_plate_is_laid_out_and_drawn(
         assert status.dropped == {}
 
         picture = png_of(visualizer.snapshot(tmp_path / "plate.png"))
-        assert_square_drawn(picture, color=(255, 0, 255))  # the top layer: magenta
+        # The newest step's two channels, green and magenta, add up: a white square
+        assert_square_drawn(picture, color=COMPOSITE)
+
+
+COMPOSITE = (255, 255, 255)  # green + magenta, blended additively
 
 
 def assert_square_drawn(rgba: np.ndarray, color: tuple[int, int, int]) -> None:
-    """The image shows as dim ``color``, the square at full ``color``, where it should be."""
-    rgb = rgba[..., :3].astype(int)
+    """The image shows as dim ``color``, the square at full ``color``, where it should be
+    (the caption's strip at the bottom of the canvas left out: its text is gray too)."""
+    rgb = rgba[:-CAPTION_STRIP, :, :3].astype(int)
     hue = np.array(color) > 0
     # magenta-family pixels: the off channels are dark, the on channels equal
     # (gray anti-aliased caption text has all three channels alike, so it is not in it)

@@ -64,12 +64,14 @@ class StreamingPlugin(_worker_plugin()):  # type: ignore[misc]
     def __init__(
         self,
         name: str,
+        streamer: Callable[..., Any],
         configs: Sequence[Any],
         connect_timeout_s: float,
         layout: Mapping[str, Sequence[Any]] | None,
         nice: int = 0,
     ) -> None:
         self.name = name
+        self.streamer = streamer  # the runner's BackendStreamer (a class: pickled by name)
         self.configs = list(configs)
         self.connect_timeout_s = connect_timeout_s
         self.layout = dict(layout or {})
@@ -81,10 +83,8 @@ class StreamingPlugin(_worker_plugin()):  # type: ignore[misc]
                 os.nice(self.nice)  # a local cluster shares the viewer's cores
         with _LOCK:
             if self.name not in _STREAMERS and self.configs:
-                from ._runner import BackendStreamer
-
                 _STREAMERS[self.name] = _Serialised(
-                    BackendStreamer(self.configs, self.connect_timeout_s, self.layout)
+                    self.streamer(self.configs, self.connect_timeout_s, self.layout)
                 )
 
     def teardown(self, worker: Any = None) -> None:
@@ -125,11 +125,15 @@ def run_dask(
     on_result: Callable[[WellResult], None] | None,
     layout: dict[str, list[Any]] | None,
     client: Any = None,
+    *,
+    streamer: Callable[..., Any],
+    nice: int = 0,
 ) -> list[WellResult]:
-    """Run the wells on Dask (see the module docs); results in the tasks' order."""
+    """Run the wells on Dask (see the module docs); results in the tasks' order.
+    ``streamer`` makes a worker's streaming backend from (configs, connect timeout,
+    layout); ``nice``: how much nicer the workers of a LocalCluster run."""
     distributed = _distributed()
     client_class, as_completed = distributed.Client, distributed.as_completed
-    from ._runner import WORKER_NICENESS
 
     own_client = own_cluster = None
     local = False
@@ -147,7 +151,7 @@ def run_dask(
             local = True
     name = f"{PLUGIN}-{tasks[0].run if tasks else 0}-{os.getpid()}"
     plugin = StreamingPlugin(
-        name, configs, options.connect_timeout_s, layout, WORKER_NICENESS if local else 0
+        name, streamer, configs, options.connect_timeout_s, layout, nice if local else 0
     )
     results: dict[str, WellResult] = {}
     try:

@@ -218,7 +218,17 @@ def run_pipeline(
     if options.executor == "dask" or client is not None:
         from ._dask import run_dask
 
-        results = run_dask(tasks, configs, options, workers, report, layout, client)
+        results = run_dask(
+            tasks,
+            configs,
+            options,
+            workers,
+            report,
+            layout,
+            client,
+            streamer=BackendStreamer,
+            nice=WORKER_NICENESS,
+        )
     elif workers == 1:
         results = _run_here(tasks, configs, options, report, layout)
     else:
