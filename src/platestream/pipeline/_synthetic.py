@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -123,4 +124,36 @@ def plate_image_names(plate: SyntheticPlate) -> Sequence[str]:
         for well in plate.wells
         for site in range(1, plate.sites + 1)
         for number in range(1, len(plate.channels) + 1)
+    ]
+
+
+SAMPLE_COLORMAPS = {"DAPI": "blue", "GFP": "green", "RFP": "magenta"}
+
+
+def sample_plate() -> list[tuple[Any, dict[str, Any], str]]:
+    """napari's sample data of the platestream plugin (File > Open Sample > platestream):
+    2 x 3 wells x 2 sites of 256 px, a layer per channel (wells, sites, y, x), blended
+    into one composite as the viewer shows a step. Plain layer data: no napari import."""
+    plate = SyntheticPlate(rows=2, columns=3, sites=2, size=256)
+    stacks = {
+        channel: np.zeros((len(plate.wells), plate.sites, plate.size, plate.size), np.uint16)
+        for channel in plate.channels
+    }
+    for well_index in range(len(plate.wells)):
+        for site in range(1, plate.sites + 1):
+            for channel, image in render_site(plate, well_index, site).items():
+                stacks[channel][well_index, site - 1] = image
+    return [
+        (
+            stack,
+            {
+                "name": f"sample {channel}",
+                "colormap": SAMPLE_COLORMAPS.get(channel, "gray"),
+                "blending": "additive",
+                "axis_labels": ("Well", "Site", "Y", "X"),
+                "metadata": {"wells": list(plate.wells)},
+            },
+            "image",
+        )
+        for channel, stack in stacks.items()
     ]
