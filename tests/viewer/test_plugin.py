@@ -130,3 +130,52 @@ def test_the_manifest_validates_and_the_sample_plate_opens(make_napari_viewer: A
     assert names == ["sample DAPI", "sample GFP", "sample RFP"]
     assert viewer.layers["sample GFP"].data.shape == (6, 2, 256, 256)
     assert viewer.layers["sample GFP"].data.max() > 0
+
+
+def test_a_run_store_opens_in_napari_as_the_viewer_showed_it(
+    make_napari_viewer: Any, ports: Callable[[int], int], tmp_path: Path
+) -> None:
+    """``napari RUN_DIR``: the reader gives the run's layers, with their names, shapes,
+    colormaps and pixels, read lazily from disk."""
+    from platestream.config import NapariStreamingConfig
+    from platestream.viewer.manager import NapariStreamVisualizer
+
+    port = ports(1)
+    config = NapariStreamingConfig(
+        napari_port=port,
+        delivery="lossless",
+        overview=False,
+        store_dir=str(tmp_path),
+        channel_colormaps={"DAPI": "blue", "GFP": "green"},
+    )
+    planes = {}
+    with NapariStreamVisualizer(config, title="reader", persistent=False) as viewer:
+        viewer.start_viewer(async_mode=False)
+        for number, well in enumerate(("A01", "A02", "B01")):
+            arrays, targets = [], []
+            for channel in ("DAPI", "GFP"):
+                plane = np.full((32, 48), 10 * number + len(channel), np.uint16)
+                plane[0, 0] = 1000
+                planes[(well, channel)] = plane
+                arrays.append(plane)
+                targets.append({"well": well, "channel": channel})
+            viewer.save_batch(arrays, targets, step_index=2, step_name="blur")
+        shown = viewer.wait_shown(6, timeout_s=60)
+        assert shown is not None and shown.displayed == 6
+
+        def stored() -> bool:
+            status = viewer.status()
+            return status is not None and status.state.display.stored == 6
+
+        from ..waiting import wait_until
+
+        wait_until(stored, 60, "6 planes in the run store")
+        run = Path(viewer.status().state.display.store_path)  # type: ignore[union-attr]
+    napari_viewer = make_napari_viewer()
+    napari_viewer.open(str(run), plugin="platestream")
+    layers = {layer.name: layer for layer in napari_viewer.layers}
+    assert set(layers) == {"Step_02_blur_Channel_DAPI", "Step_02_blur_Channel_GFP"}
+    dapi = layers["Step_02_blur_Channel_DAPI"]
+    assert dapi.colormap.name == "blue" and dapi.data.shape == (3, 32, 48)
+    for index, well in enumerate(("A01", "A02", "B01")):
+        np.testing.assert_array_equal(np.asarray(dapi.data[index]), planes[(well, "DAPI")])

@@ -32,6 +32,7 @@ from ._sources import (
     StoredPlate,
     StoreStatus,
     open_source,
+    plates_to_show,
     stored_plates,
 )
 from ._stack import LayerPlanes, LevelView, StoredPlane
@@ -55,6 +56,7 @@ __all__ = [
     "layers_report",
     "open_source",
     "plate_format",
+    "plates_to_show",
     "shrink",
     "site_grid",
     "stored_plates",

@@ -305,3 +305,20 @@ def stored_plates(source: StoredPlanes) -> list[StoredPlate]:
         plate.first = plate.images(head)
         plates.append(plate)
     return plates
+
+
+def plates_to_show(source: StoredPlanes) -> list[StoredPlate]:
+    """``stored_plates`` with each plate's display config made from its wire form (the
+    defaults when a run has none, or one this version cannot read: logged)."""
+    from platestream.config import ConfigError, ConfigLayer, NapariStreamingConfig, resolve
+    from platestream.schemas import display_from_wire
+
+    default = resolve(NapariStreamingConfig, [ConfigLayer(NapariStreamingConfig(), "run")]).value
+    plates = stored_plates(source)
+    for plate in plates:
+        try:
+            plate.display = display_from_wire(plate.display) if plate.display else default
+        except (ConfigError, ValueError, TypeError) as err:
+            log.warning("run display config unreadable (%s)", err)
+            plate.display = default
+    return plates

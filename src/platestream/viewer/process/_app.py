@@ -180,19 +180,9 @@ def _reopen(pump: Any, source: Any) -> int:
     """Show what the run store already holds (a reopened or restarted run)."""
     if not hasattr(source, "run") or source.run is None:
         return 0
-    from platestream.config import ConfigError, ConfigLayer, NapariStreamingConfig, resolve
-    from platestream.schemas import display_from_wire
+    from ..layer_model import plates_to_show
 
-    from ..layer_model import stored_plates
-
-    default = resolve(NapariStreamingConfig, [ConfigLayer(NapariStreamingConfig(), "run")]).value
-    plates = stored_plates(source)
-    for plate in plates:
-        try:
-            plate.display = display_from_wire(plate.display) if plate.display else default
-        except (ConfigError, ValueError, TypeError) as err:
-            logging.getLogger(__name__).warning("run display config unreadable (%s)", err)
-            plate.display = default
+    plates = plates_to_show(source)
     return pump.reopen(plates) if plates else 0
 
 
