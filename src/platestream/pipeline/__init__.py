@@ -19,7 +19,7 @@ from ._model import (
 from ._plate_folder import PlateError, plate_path_parser, read_plate, skipped_report
 from ._progress import Progress, summary
 from ._runner import RunOptions, run_pipeline, viewer_configs, well_tasks
-from ._synthetic import SyntheticPlate, write_plate
+from ._synthetic import SyntheticPlate, sample_plate, write_plate
 from ._well_work import WellResult
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "plate_path_parser",
     "read_plate",
     "run_pipeline",
+    "sample_plate",
     "skipped_report",
     "summary",
     "viewer_configs",

@@ -8,6 +8,7 @@
   ``sample_plate`` (the demo's synthetic plate, small; plain layer data).
 """
 
+from ._reader import get_reader
 from ._widget import ReceiverWidget
 
-__all__ = ["ReceiverWidget"]
+__all__ = ["ReceiverWidget", "get_reader"]

@@ -74,8 +74,7 @@ class ReceiverWidget(QWidget):
             return True
         from platestream.backend import KeyStore, Receiver, ReceiverOptions
         from platestream.viewer.layer_model import MemoryPlanes, Overviews
-        from platestream.viewer.process import assemble
-        from platestream.viewer.process._overview import max_texture_side
+        from platestream.viewer.process import assemble, max_texture_side
 
         host, keys = self.host.text().strip() or "127.0.0.1", self.keys.text().strip()
         try:

@@ -6,12 +6,15 @@
 * ``DisplayStats`` (``_display_stats``): display rate and latency figures.
 * ``OverviewLayers`` (``_overview``): the plate overviews in napari, and going to a well.
 * ``assemble``: a viewer's pump, docks and overviews around a napari viewer and a
-  receiver, in any process (benchmarks and tests use it in theirs).
+  receiver, in any process (benchmarks, tests and the napari plugin use it in theirs);
+  ``max_texture_side``: the largest texture this GL draws (the overview's bound).
 """
 
 from ._app import assemble, main
+from ._overview import max_texture_side
 
 __all__ = [
     "assemble",
     "main",
+    "max_texture_side",
 ]
