@@ -1,8 +1,11 @@
 """``platestream viewer start | list | status | stop | kill | snapshot | clear``.
 
-Every command names a viewer by its data port (the control port is that + 1000). Nothing
-that does not prove to be a platestream viewer is ever stopped or killed. Qt is imported
-only by ``start`` (in the viewer process itself).
+Every command names a viewer by its data port (the control port is that + 1000) and, for
+a viewer on another host, ``--host`` (reached with the key store's trusted key for that
+host, or a key directory given with ``--keys``). ``list`` finds this machine's viewers by
+their records, on any port - as the GUI's instance list does. Nothing that does not prove
+to be a platestream viewer is ever stopped or killed. Qt is imported only by ``start``
+(in the viewer process itself: a foreground start becomes that process).
 """
 
 from __future__ import annotations
@@ -68,7 +71,6 @@ def start_viewer(args: argparse.Namespace, extra: list[str] | None = None) -> in
     """Run a viewer here (this process becomes it) or detached; ``extra``: more viewer
     options (``--run RUN`` to reopen a run)."""
     from platestream.config import resolve_current
-    from platestream.viewer.manager import store_arguments
 
     config = streaming_config(args)
     resolved = resolve_current(config).value
@@ -83,22 +85,25 @@ def start_viewer(args: argparse.Namespace, extra: list[str] | None = None) -> in
             parse_show(show[1::2])
         except ValueError as err:
             return _fail(str(err))
+    keys = getattr(args, "keys", None)
     if not args.detach:  # this process becomes the viewer
-        from platestream.viewer.process import main
-
-        port = resolved.napari_port
-        argv = ["--port", str(port), "--title", args.title, "--host", args.host]
-        argv += ["--headless"] if args.headless else []
-        argv += ["--keys", str(args.keys)] if getattr(args, "keys", None) else []
-        return main(argv + store_arguments(resolved) + (extra or []))
+        return _become_viewer(args, resolved, extra, keys)
+    from platestream.backend import is_loopback
     from platestream.viewer.manager import NapariStreamVisualizer
 
+    if not is_loopback(args.host) and not keys:
+        return _fail(
+            f"a viewer bound to {args.host} is reachable from other hosts: give it a key "
+            "directory with --keys (made by 'platestream keys init'); it then requires CURVE"
+        )
     visualizer = NapariStreamVisualizer(
         config,
         title=args.title,
         persistent=True,
         on_conflict=args.on_conflict,
         headless=args.headless,
+        bind_host=args.host,
+        keys=keys,
     )
     visualizer.extra_arguments = extra or []
     visualizer.start_viewer(async_mode=False)
@@ -108,6 +113,27 @@ def start_viewer(args: argparse.Namespace, extra: list[str] | None = None) -> in
     pong = visualizer.pong
     print(f"viewer on port {visualizer.port} (control {visualizer.port + 1000}), pid {pong.pid}")
     return 0
+
+
+def _become_viewer(
+    args: argparse.Namespace, resolved: Any, extra: list[str], keys: Path | None
+) -> int:
+    """Replace this process with the viewer's own command (same pid, same terminal), so a
+    foreground viewer is recognised, stopped and killed like a detached one."""
+    import os
+
+    from platestream.viewer.manager import store_arguments, viewer_command
+
+    command = viewer_command(
+        resolved.napari_port,
+        args.title,
+        host=args.host,
+        headless=args.headless,
+        extra=(["--keys", str(keys.resolve())] if keys else []) + store_arguments(resolved) + extra,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)  # returns only by raising
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -148,57 +174,49 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _row(port: int, host: str) -> dict[str, Any] | None:
-    from platestream.backend import pid_alive
-    from platestream.viewer.manager import ViewerProcess, is_viewer, listening, ping, read_record
+def _addresses(args: argparse.Namespace) -> list[Any]:
+    from platestream.backend import is_local
+    from platestream.viewer.manager import Address, key_dir, local_addresses
 
-    record = read_record(port)
-    if record is None and not listening(port + 1000, host):
-        return None
-    pong = ping(host, port, 0.5)
-    if pong is not None:
-        state = pong.state
-        row = {
-            "port": port,
-            "pid": pong.pid,
-            "title": state.display.title,
-            "status": "green",
-            "queue": state.queue_depth,
-            "producers": state.producers,
-            "received": state.received,
-            "displayed": state.display.displayed,
-            "dropped": state.dropped,
-        }
-    elif record is not None:
-        hung = is_viewer(ViewerProcess(record.pid, port, record.started_at))
-        note = "not answering" if hung else ("dead" if not pid_alive(record.pid) else "gone")
-        row = {"port": port, "pid": record.pid, "title": record.title, "status": "red"}
-        row["note"] = note
-    else:
-        return None  # another program: not ours to list
-    return row
+    keys = key_dir(args.keys)
+    if is_local(args.host):  # the records, and the ports asked for
+        found = local_addresses(args.ports or ())
+        return [Address(a.host, a.port, keys) for a in found]
+    ports = args.ports or _port_range("5555-5575")  # another host: no records to read
+    return [Address(args.host, port, keys) for port in ports]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = [row for port in args.ports if (row := _row(port, args.host))]
+    from platestream.viewer.manager import survey
+
+    infos = survey(_addresses(args))
     if args.json:
-        print(json.dumps(rows))
+        print(json.dumps([info.row() for info in infos]))
         return 0
-    if not rows:
-        print(f"no platestream viewer on ports {args.ports.start}-{args.ports.stop - 1}")
+    if not infos:
+        ports = "" if args.ports is None else f" on ports {args.ports.start}-{args.ports.stop - 1}"
+        print(f"no platestream viewer of yours on {args.host}{ports}")
         return 0
     color = sys.stdout.isatty()
     header = f"{'port':>5}  {'pid':>7}  {'status':<6}  {'queue':>5}  {'recv':>7}  "
-    print(header + f"{'shown':>7}  {'drop':>5}  title")
-    for row in rows:
-        status = row["status"]
+    print(header + f"{'shown':>7}  {'drop':>5}  {'rate':>6}  title")
+    for info in infos:
+        row = info.row()
+        status = info.status
         shown = f"{GREEN if status == 'green' else RED}{status}{RESET}" if color else status
         counts = "  ".join(
             f"{row.get(k, '-')!s:>{w}}"
-            for k, w in (("queue", 5), ("received", 7), ("displayed", 7), ("dropped", 5))
+            for k, w in (
+                ("queue", 5),
+                ("received", 7),
+                ("displayed", 7),
+                ("dropped", 5),
+                ("rate", 6),
+            )
         )
-        note = f" ({row['note']})" if "note" in row else ""
-        print(f"{row['port']:>5}  {row['pid']:>7}  {shown:<6}  {counts}  {row['title']}{note}")
+        note = f" ({info.note})" if info.note else ""
+        port = info.address.label
+        print(f"{port:>5}  {info.pid:>7}  {shown:<6}  {counts}  {info.title}{note}")
     return 0
 
 
@@ -210,11 +228,18 @@ def _no_viewer(port: int) -> str:
 
 
 def _request(args: argparse.Namespace, message: Any, timeout_s: float = 5.0) -> Any:
-    from platestream.backend import ControlTimeout, request_once
+    from platestream.backend import ControlTimeout, is_local, request_once
     from platestream.schemas import Error
+    from platestream.viewer.manager import contact_host, credentials, read_record
 
+    host, keys = args.host, args.keys
+    record = read_record(args.port) if is_local(args.host) else None
+    if record is not None:  # reach it where it bound, with its keys
+        host, keys = contact_host(record.host), keys or record.keys or None
     try:
-        reply = request_once(args.host, args.port, message, timeout_s=timeout_s)
+        reply = request_once(
+            host, args.port, message, timeout_s=timeout_s, curve=credentials(host, keys)
+        )
     except ControlTimeout:
         return None
     if isinstance(reply.message, Error):
@@ -235,16 +260,23 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     from platestream.viewer.manager import stop_viewer
 
-    if stop_viewer(args.host, args.port, args.timeout):
-        print(f"no viewer on port {args.port} any more")
+    result = stop_viewer(args.host, args.port, args.timeout, args.keys)
+    if result.gone:
+        print(result.how)
         return 0
-    return _fail(f"port {args.port}: not a platestream viewer, or it would not stop")
+    return _fail(result.how)
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    from platestream.backend import is_local
     from platestream.viewer.manager import Holder, inspect, kill_viewer
 
-    state = inspect(args.port, args.host)
+    if not is_local(args.host):
+        return _fail(
+            f"kill signals a process on this machine; {args.host} is another host "
+            "(use 'stop', which asks the viewer there to shut down)"
+        )
+    state = inspect(args.port, args.host, keys=args.keys)
     if state.holder in (Holder.FREE, Holder.FOREIGN) or state.process is None:
         return _fail(f"no platestream viewer on port {args.port}; nothing killed")
     if not kill_viewer(state.process):
@@ -273,9 +305,22 @@ def cmd_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        help="a key directory to reach the viewer with (default: your key store; a viewer "
+        "started with --keys is reached with its own)",
+    )
+
+
 def register(groups: Any) -> None:
     viewer = groups.add_parser("viewer", help="start, list and control napari viewers")
-    viewer.add_argument("--host", default="127.0.0.1", help="the viewers' host")
+    viewer.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the viewers' host; for start, the address to bind (beyond 127.0.0.1 with --keys)",
+    )
     commands = viewer.add_subparsers(dest="viewer_command", metavar="ACTION")
     commands.required = True
 
@@ -284,7 +329,12 @@ def register(groups: Any) -> None:
     start.add_argument("--title", default="platestream", help="the window title")
     add_store_options(start)
     start.add_argument("--detach", action="store_true", help="in the background; outlives us")
-    start.add_argument("--keys", type=Path, help="require CURVE with these keys (remote use)")
+    start.add_argument(
+        "--keys",
+        type=Path,
+        help="a key directory (platestream keys init): the viewer requires CURVE with its "
+        "keys; needed with a --host other than 127.0.0.1",
+    )
     start.add_argument(
         "--headless",
         action="store_true",
@@ -302,9 +352,10 @@ def register(groups: Any) -> None:
     listing.add_argument(
         "--ports",
         type=_port_range,
-        default=_port_range("5555-5575"),
-        help="data ports to look at, FIRST-LAST (default 5555-5575)",
+        help="data ports to look at too, FIRST-LAST (this machine's viewers are found by "
+        "their records on any port; on another --host, default 5555-5575)",
     )
+    _keys_option(listing)
     listing.add_argument("--json", action="store_true", help="one JSON list")
     listing.set_defaults(func=cmd_list)
 
@@ -316,6 +367,7 @@ def register(groups: Any) -> None:
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("port", type=int, help="the viewer's data port (e.g. 5555)")
+        _keys_option(command)
         if name == "stop":
             command.add_argument(
                 "--timeout",
@@ -329,4 +381,5 @@ def register(groups: Any) -> None:
     snapshot.add_argument("port", type=int, help="the viewer's data port (e.g. 5555)")
     snapshot.add_argument("file", type=Path, help="the PNG file to write")
     snapshot.add_argument("--window", action="store_true", help="the whole window")
+    _keys_option(snapshot)
     snapshot.set_defaults(func=cmd_snapshot)

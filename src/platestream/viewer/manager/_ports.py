@@ -6,7 +6,12 @@ Imports no Qt. A port pair is the data port and its control port (data + 1000).
 * a **silent viewer** does not answer, but the record it wrote names a pid that
   ``procs.is_viewer`` confirms (command line and start time): it hangs;
 * anything else bound to either port is **foreign**, and never touched;
-* **free**: both ports can be bound here.
+* **free**: both ports can be bound here, and no record names a live viewer on them (a
+  viewer bound to another address of this machine leaves 127.0.0.1's ports bindable).
+
+A viewer is reached with this user's credentials (``credentials_for``), or those of a key
+directory: the one given (``keys``), else the one its record names (``viewer start --keys``).
+A viewer that bound every address (``0.0.0.0``) is reached on loopback.
 """
 
 from __future__ import annotations
@@ -15,8 +20,16 @@ import contextlib
 import enum
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
-from platestream.backend import ControlTimeout, request_once
+from platestream.backend import (
+    ControlTimeout,
+    CurveClient,
+    KeyStore,
+    credentials_for,
+    is_local,
+    request_once,
+)
 from platestream.schemas import Ping, Pong, WireError
 
 from ._processes import ViewerProcess, is_viewer
@@ -48,10 +61,25 @@ class PortState:
         return None
 
 
-def ping(host: str, port: int, timeout_s: float = 1.0) -> Pong | None:
+def contact_host(bound: str) -> str:
+    """Where this machine reaches a viewer that bound ``bound``."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "*": "127.0.0.1", "::": "::1"}.get(
+        bound, bound
+    )
+
+
+def credentials(host: str, keys: str | Path | None = None) -> CurveClient | None:
+    """What to present to the viewer on ``host``: the key directory ``keys``'s credentials
+    if given, else this user's key store's."""
+    return credentials_for(host, KeyStore(Path(keys)) if keys else None)
+
+
+def ping(
+    host: str, port: int, timeout_s: float = 1.0, keys: str | Path | None = None
+) -> Pong | None:
     """The viewer's pong, or None if nothing answered like a platestream viewer."""
     try:
-        reply = request_once(host, port, Ping(), timeout_s=timeout_s)
+        reply = request_once(host, port, Ping(), timeout_s=timeout_s, curve=credentials(host, keys))
     except (ControlTimeout, WireError, OSError):
         return None
     return reply.message if isinstance(reply.message, Pong) else None
@@ -76,15 +104,42 @@ def listening(port: int, host: str = "127.0.0.1", timeout_s: float = 0.2) -> boo
     return False
 
 
-def inspect(port: int, host: str = "127.0.0.1", timeout_s: float = 1.0) -> PortState:
-    """Who holds the pair ``(port, port + 1000)`` on this machine."""
+def inspect(
+    port: int,
+    host: str = "127.0.0.1",
+    timeout_s: float = 1.0,
+    keys: str | Path | None = None,
+) -> PortState:
+    """Who holds the pair ``(port, port + 1000)`` on ``host`` (this machine by default;
+    on another host a viewer answers or nothing is known: ``VIEWER``, ``FREE`` when nothing
+    listens, else ``FOREIGN``)."""
+    if not is_local(host):
+        return _inspect_remote(port, host, timeout_s, keys)
     record = read_record(port)
-    pair_free = bindable(port) and bindable(port + CONTROL_OFFSET)
-    if pair_free:
+    live = record is not None and is_viewer(ViewerProcess(record.pid, port, record.started_at))
+    if not live and bindable(port) and bindable(port + CONTROL_OFFSET):
         return PortState(port, Holder.FREE, record=record)
-    pong = ping(host, port, timeout_s) if listening(port + CONTROL_OFFSET, host) else None
+    if live and record is not None:  # reach it where it bound, with its keys
+        host, keys = contact_host(record.host), keys or record.keys or None
+    pong = ping(host, port, timeout_s, keys) if listening(port + CONTROL_OFFSET, host) else None
     if pong is not None and pong.data_port == port:
         return PortState(port, Holder.VIEWER, pong=pong, record=record)
-    if record is not None and is_viewer(ViewerProcess(record.pid, port, record.started_at)):
+    if live:
         return PortState(port, Holder.SILENT_VIEWER, record=record)
     return PortState(port, Holder.FOREIGN, record=record)
+
+
+def _inspect_remote(port: int, host: str, timeout_s: float, keys: str | Path | None) -> PortState:
+    if not listening(port + CONTROL_OFFSET, host, timeout_s):
+        return PortState(port, Holder.FREE)
+    pong = ping(host, port, timeout_s, keys)
+    if pong is not None and pong.data_port == port:
+        return PortState(port, Holder.VIEWER, pong=pong)
+    return PortState(port, Holder.FOREIGN)
+
+
+def free_port(first: int, attempts: int = 20) -> int | None:
+    """The first port from ``first`` on whose pair is free here, or None within ``attempts``."""
+    return next(
+        (p for p in range(first, first + attempts) if inspect(p).holder is Holder.FREE), None
+    )

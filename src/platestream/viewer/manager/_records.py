@@ -1,6 +1,7 @@
 """Viewer records: a small JSON file per running viewer, so tools can find what stopped answering.
 
-A viewer writes ``viewer-<port>.json`` (pid, viewer id, start time, title) once it listens,
+A viewer writes ``viewer-<port>.json`` (pid, viewer id, start time, title, the address it
+bound and its key directory, if it was given one) once it listens,
 and removes it when it ends cleanly. A record whose viewer does not answer is a viewer that
 hangs or died (``kill -9``): ``platestream viewer list`` shows it red, and the process
 manager may stop it - by that pid, and only after checking the pid is still that viewer
@@ -25,7 +26,8 @@ class ViewerRecord:
     viewer_id: str
     started_at: float
     title: str
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # the address it bound
+    keys: str = ""  # its key directory (--keys), or "" for this user's own keys
 
 
 def runtime_dir() -> Path:

@@ -32,6 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,14 @@ import numpy as np
 
 from platestream.backend import (
     ControlTimeout,
+    InsecureBindError,
+    KeyStore,
     NapariStreamingBackend,
     SaveReport,
     Target,
     checked_layout,
+    is_local,
+    is_loopback,
     pid_alive,
     request_once,
 )
@@ -67,7 +72,16 @@ from platestream.schemas import (
 
 from . import _processes as procs
 from ._identity import MARKER, PORT_TAKEN
-from ._ports import Holder, PortState, inspect, ping
+from ._ports import (
+    Holder,
+    PortState,
+    contact_host,
+    credentials,
+    free_port,
+    inspect,
+    listening,
+    ping,
+)
 from ._records import remove_record, runtime_dir
 
 log = logging.getLogger(__name__)
@@ -125,13 +139,22 @@ def spawn_viewer(
     persistent: bool,
     headless: bool = False,
     extra: Sequence[str] = (),
+    bind_host: str = "127.0.0.1",
+    keys: str | Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a viewer process; its output goes to ``<runtime dir>/viewer-<port>.log``."""
+    """Start a viewer process; its output goes to ``<runtime dir>/viewer-<port>.log``.
+    ``bind_host``/``keys``: the address it binds and the key directory it requires CURVE
+    with (``viewer start --host --keys``)."""
     log_path = runtime_dir() / f"viewer-{port}.log"
     exit_with = 0 if persistent else os.getpid()
+    if keys:
+        extra = ["--keys", str(Path(keys).resolve()), *extra]
+    command = viewer_command(
+        port, title, host=bind_host, exit_with=exit_with, headless=headless, extra=extra
+    )
     with open(log_path, "ab") as out:
         return subprocess.Popen(
-            viewer_command(port, title, exit_with=exit_with, headless=headless, extra=extra),
+            command,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -160,9 +183,14 @@ class NapariStreamVisualizer:
         quit_timeout_s: float = 5.0,
         headless: bool = False,
         show: Mapping[str, Iterable[Any]] | None = None,
+        bind_host: str = "127.0.0.1",
+        keys: str | Path | None = None,
     ) -> None:
         """``show``: the viewer it starts shows only these component values, e.g.
         ``{"well": ["A01", "A02"], "channel": ["DAPI"]}``; producers send it nothing else.
+        ``bind_host``: the address a viewer it starts binds (beyond loopback it needs
+        ``keys``, a key directory: it then requires CURVE with those keys, and this handle
+        talks and streams to it with that directory's credentials).
 
         The reference system's call works as written: ``NapariStreamVisualizer(
         filemanager, visualizer_config, viewer_title=..., persistent=True,
@@ -198,6 +226,8 @@ class NapariStreamVisualizer:
             self.extra_arguments += ["--show", f"{component}={','.join(values)}"]
         self.host: str = self.config.napari_host
         self.port: int = self.config.napari_port
+        self.bind_host = bind_host
+        self.keys = keys
         self.pong: Pong | None = None
         self.error: str | None = None
         self.dropped_before_ready = 0
@@ -242,7 +272,7 @@ class NapariStreamVisualizer:
         """Our viewer process is alive, or a viewer answers on our port."""
         if self.process is not None and self.process.poll() is None:
             return True
-        return ping(self.host, self.port, 1.0) is not None
+        return ping(self.host, self.port, 1.0, self.keys) is not None
 
     def _start(self) -> None:
         try:
@@ -258,7 +288,7 @@ class NapariStreamVisualizer:
         deadline = time.monotonic() + self.startup_timeout_s
         first = self.port
         for port in range(first, first + max(1, self.port_attempts)):
-            state = inspect(port, self.host)
+            state = inspect(port, self.host, keys=self.keys)
             if state.holder is Holder.FOREIGN:
                 if self.on_conflict == "fail":
                     raise PortConflict(
@@ -286,22 +316,31 @@ class NapariStreamVisualizer:
             raise ViewerError(f"could not stop the silent viewer pid {process.pid}")
 
     def _spawn_and_wait(self, port: int, deadline: float) -> Pong:
-        if not self.host.startswith("127.") and self.host not in ("localhost", "::1"):
+        if not is_local(self.host):
             raise ViewerError(f"no viewer answers on {self.host}:{port}; start it there")
+        if not is_loopback(self.bind_host) and not self.keys:
+            raise InsecureBindError(
+                f"a viewer bound to {self.bind_host} is reachable from other hosts: give it "
+                "a key directory (--keys, made with 'platestream keys init') so it requires "
+                "CURVE"
+            )
         self.process = spawn_viewer(
             port,
             self.title,
             persistent=self.persistent,
             headless=self.headless,
             extra=[*store_arguments(self.config), *self.extra_arguments],
+            bind_host=self.bind_host,
+            keys=self.keys,
         )
         while time.monotonic() < deadline:
-            pong = ping(self.host, port, min(1.0, max(0.05, deadline - time.monotonic())))
+            wait = min(1.0, max(0.05, deadline - time.monotonic()))
+            pong = ping(self.host, port, wait, self.keys)
             if pong is not None and pong.state.ready:
                 return pong
             code = self.process.poll()
             if code == PORT_TAKEN:  # someone took the port meanwhile: maybe a viewer
-                state = inspect(port, self.host)
+                state = inspect(port, self.host, keys=self.keys)
                 if state.holder is Holder.VIEWER and state.pong is not None:
                     return state.pong
                 raise PortConflict(f"port {port} was taken while the viewer started")
@@ -325,7 +364,8 @@ class NapariStreamVisualizer:
         if self._backend is not None:
             return self._backend
         config = dataclasses.replace(self.config, napari_port=self.port)
-        backend = NapariStreamingBackend(config)
+        keystore = KeyStore(Path(self.keys)) if self.keys else None
+        backend = NapariStreamingBackend(config, keystore=keystore)
         if not backend.connect(timeout_s=max(1.0, self.startup_timeout_s / 4)):
             backend.close()
             raise ViewerError(f"no handshake with the viewer on port {self.port}")
@@ -388,7 +428,13 @@ class NapariStreamVisualizer:
 
     def _request(self, message: Any, timeout_s: float = 5.0) -> Any:
         try:
-            reply = request_once(self.host, self.port, message, timeout_s=timeout_s)
+            reply = request_once(
+                self.host,
+                self.port,
+                message,
+                timeout_s=timeout_s,
+                curve=credentials(self.host, self.keys),
+            )
         except (ControlTimeout, WireError) as err:
             raise ViewerError(f"viewer on port {self.port}: {err}") from err
         if isinstance(reply.message, Error):
@@ -470,7 +516,7 @@ class NapariStreamVisualizer:
             self._closed = True
         if backend is not None:
             backend.close()
-        stopped = stop_viewer(self.host, self.port, wait_s)
+        stopped = stop_viewer(self.host, self.port, wait_s, self.keys).gone
         if self.process is not None:
             try:
                 self.process.wait(wait_s)  # reap our child
@@ -485,24 +531,85 @@ class NapariStreamVisualizer:
         self.close()
 
 
-def stop_viewer(host: str, port: int, timeout_s: float = 5.0) -> bool:
-    """Stop the platestream viewer on ``port`` (identified first); never anything else."""
-    state = inspect(port, host)
+@dataclass(frozen=True)
+class StopResult:
+    """What ``stop_viewer`` did: ``gone`` is True only once no viewer is left on the port."""
+
+    gone: bool
+    how: str  # one sentence for the user
+
+    def __bool__(self) -> bool:
+        return self.gone
+
+
+def stop_viewer(
+    host: str, port: int, timeout_s: float = 5.0, keys: str | Path | None = None
+) -> StopResult:
+    """Stop the platestream viewer on ``port`` (identified first); never anything else.
+    On another host it can only be asked (``Shutdown``), then watched until it is gone."""
+    state = inspect(port, host, keys=keys)
     process = state.process
     if state.holder is Holder.FREE:
         if state.record is not None and not pid_alive(state.record.pid):
             remove_record(port)  # a viewer that died (kill -9) left its record behind
-        return True
+            return StopResult(True, f"the viewer on port {port} had died; its record is removed")
+        return StopResult(True, f"no viewer on port {port}")
     if state.holder is Holder.FOREIGN or process is None:
-        return False
+        return StopResult(
+            False,
+            f"port {port} is held by something that is not your platestream viewer; "
+            "nothing was stopped",
+        )
+    if not is_local(host):
+        return _stop_remote(host, port, state, timeout_s, keys)
+    record = state.record
+    reach = contact_host(record.host) if record is not None else host
+    keys = keys or (record.keys if record is not None else None) or None
     if state.pong is not None:
         try:
-            request_once(host, port, Shutdown(viewer_id=state.pong.viewer_id), timeout_s=timeout_s)
+            request_once(
+                reach,
+                port,
+                Shutdown(viewer_id=state.pong.viewer_id),
+                timeout_s=timeout_s,
+                curve=credentials(reach, keys),
+            )
             if procs.wait_exit(process.pid, timeout_s):
-                return True
+                return StopResult(True, f"the viewer on port {port} (pid {process.pid}) stopped")
         except (ControlTimeout, WireError):
             pass
-    return procs.terminate(process, timeout_s)
+    if procs.terminate(process, timeout_s):
+        return StopResult(
+            True,
+            f"the viewer on port {port} (pid {process.pid}) did not stop when asked; "
+            "it was ended with a signal after checking its pid",
+        )
+    alive = pid_alive(process.pid)
+    return StopResult(
+        not alive,
+        f"the viewer on port {port} (pid {process.pid}) still runs" if alive else "gone",
+    )
+
+
+def _stop_remote(
+    host: str, port: int, state: PortState, timeout_s: float, keys: str | Path | None
+) -> StopResult:
+    """Ask the viewer on another host to shut down; gone once its control port stops
+    answering within ``timeout_s`` (its pid means nothing here: never signalled)."""
+    assert state.pong is not None
+    curve = credentials(host, keys)
+    try:
+        request_once(
+            host, port, Shutdown(viewer_id=state.pong.viewer_id), timeout_s=timeout_s, curve=curve
+        )
+    except (ControlTimeout, WireError) as err:
+        return StopResult(False, f"the viewer on {host}:{port} did not answer the shutdown: {err}")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ping(host, port, 0.5, keys) is None and not listening(port + 1000, host):
+            return StopResult(True, f"the viewer on {host}:{port} stopped")
+        time.sleep(0.1)  # a remote viewer's exit cannot be waited on; check a few times
+    return StopResult(False, f"the viewer on {host}:{port} still answers after {timeout_s} s")
 
 
 def open_viewer(
@@ -557,7 +664,7 @@ def open_run(
     resolved = resolve_current(config if config is not None else NapariStreamingConfig()).value
     path = resolve_run(str(run), store_dir_of(resolved.store_dir))
     first = resolved.napari_port
-    port = next((p for p in range(first, first + 20) if inspect(p).holder is Holder.FREE), None)
+    port = free_port(first)
     if port is None:
         raise PortConflict(f"no free port pair in {first}..{first + 19}")
     settings = dataclasses.replace(resolved, napari_port=port, store="disk")

@@ -304,7 +304,13 @@ def _run(args: argparse.Namespace, on_ready: Callable[[Any], None] | None) -> in
     receiver.on_died(pump.receiver_failed.emit)  # emitted in the receive thread
     app.lastWindowClosed.connect(app.quit)  # the user closed the window
     record = ViewerRecord(
-        receiver.data_port, os.getpid(), receiver.viewer_id, receiver.started_at, args.title
+        receiver.data_port,
+        os.getpid(),
+        receiver.viewer_id,
+        receiver.started_at,
+        args.title,
+        host=args.host,
+        keys=str(args.keys.resolve()) if args.keys else "",
     )
     # Before the first pong: whoever saw this viewer answer can find its record, even if
     # the viewer is killed right after (``viewer list`` then shows it red).
