@@ -45,6 +45,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("viewer-manager", ["NapariStreamVisualizer", "stop_viewer"]),
         ("viewer-layer_model", ["NapariApplier", "Plans"]),
         ("pipeline", ["run_pipeline", "Pipeline"]),
+        ("gui", ["ManagerWindow", "BrowserWindow", "Instances"]),
     ],
 )
 def test_the_api_reference_documents_each_package(site: Path, page: str, names: list[str]) -> None:

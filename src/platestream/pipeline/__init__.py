@@ -16,7 +16,14 @@ from ._model import (
     load_pipeline_file,
     pipeline_streams,
 )
-from ._plate_folder import PlateError, plate_path_parser, read_plate, skipped_report
+from ._plate_folder import (
+    Plate,
+    PlateError,
+    PlateImage,
+    plate_path_parser,
+    read_plate,
+    skipped_report,
+)
 from ._progress import Progress, summary
 from ._runner import RunOptions, run_pipeline, viewer_configs, well_tasks
 from ._synthetic import SyntheticPlate, sample_plate, write_plate
@@ -29,7 +36,9 @@ __all__ = [
     "FunctionCall",
     "FunctionStep",
     "Pipeline",
+    "Plate",
     "PlateError",
+    "PlateImage",
     "Progress",
     "RunOptions",
     "StoreFiles",

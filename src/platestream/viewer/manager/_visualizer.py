@@ -550,8 +550,8 @@ def stop_viewer(
     state = inspect(port, host, keys=keys)
     process = state.process
     if state.holder is Holder.FREE:
-        if state.record is not None and not pid_alive(state.record.pid):
-            remove_record(port)  # a viewer that died (kill -9) left its record behind
+        if state.record is not None:  # a viewer that died (kill -9) left its record behind
+            remove_record(port)  # (its pid is dead, or another process now: never signalled)
             return StopResult(True, f"the viewer on port {port} had died; its record is removed")
         return StopResult(True, f"no viewer on port {port}")
     if state.holder is Holder.FOREIGN or process is None:
