@@ -175,3 +175,36 @@ def test_a_stream_job_stops_between_batches_when_cancelled(
         assert shown is not None and shown.displayed == 8
     assert seen == [8, 8]
     assert np.all(np.diff(seen) >= 0)
+
+
+def test_a_plate_named_by_a_pattern_opens_with_it(qtbot: Any, tmp_path: Path) -> None:
+    """A plate no built-in convention reads opens with a regular expression's named groups;
+    a bad expression is said, and nothing is read."""
+    import tifffile
+
+    from platestream.gui import BrowserWindow, Instances
+
+    root = tmp_path / "custom"
+    root.mkdir()
+    for well in ("B03", "B04", "H12"):
+        for site in (1, 2):
+            for channel in ("dapi", "actin"):
+                tifffile.imwrite(
+                    root / f"{well}_s{site}_{channel}.tif", np.zeros((16, 16), np.uint8)
+                )
+    instances = Instances()
+    browser = BrowserWindow(instances)
+    qtbot.addWidget(browser)
+    browser.open_plate(
+        root, pattern="(?P<well>[A-P]\\d\\d)_s(?P<site>\\d+)_(?P<channel>\\w+)\\.tif"
+    )
+    qtbot.waitUntil(lambda: browser.plate is not None, timeout=20000)
+    assert browser.grid.counts == {"B03": 4, "B04": 4, "H12": 4}
+    assert browser.grid.shape == (8, 12)  # H12: a 96-well plate
+    channels = [
+        browser.filters["channel"].itemText(i) for i in range(browser.filters["channel"].count())
+    ]
+    assert channels == ["all", "actin", "dapi"]
+    browser.open_plate(root, pattern="(?P<colour>x)")
+    assert "not components" in browser.statusBar().currentMessage()
+    instances.close()

@@ -80,12 +80,17 @@ def test_the_manager_lists_shows_death_launches_quits_and_kills(
     # launch: "starting" until the first pong, then green; then quit it
     window.port.setValue(launched)
     window.title.setText("launched here")
+    display = tmp_path / "display.toml"  # a pipeline file: its streaming settings apply
+    display.write_text('[pipeline.napari_streaming]\nstore = "memory"\noverview = false\n')
+    window.config_path.setText(str(display))
     window.launch()
     qtbot.waitUntil(lambda: statuses(window).get(launched) == "starting", timeout=5000)
     qtbot.waitUntil(lambda: statuses(window).get(launched) == "green", timeout=90000)
     assert window.port.value() != launched  # the next free port is offered
     row = window.instances.row(str(launched))
     assert row is not None and row.title == "launched here"
+    command = Path(f"/proc/{row.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"--no-overview" in command and command[command.index(b"--store") + 1] == b"memory"
     select(window, launched)
     window.quit_selected()
     qtbot.waitUntil(lambda: launched not in statuses(window), timeout=20000)
@@ -168,3 +173,45 @@ def test_the_gui_command_without_a_display_says_so(
     monkeypatch.setenv("DISPLAY", ":99")
     assert main(["gui", str(tmp_path / "missing")]) == 1
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_a_viewer_on_another_host_is_added_with_its_key_and_quit(
+    qtbot: Any, ports: Callable[[int], int], tmp_path: Path
+) -> None:
+    """A viewer bound beyond loopback with its own keys, reached at this machine's
+    non-loopback address as another host would be: added by host, port and its public key
+    (trusted in the user's key store), shown green with its title, and quit."""
+    from platestream.backend import KeyStore
+    from platestream.gui import ManagerWindow
+
+    from ..viewer.test_viewer_cli import outside_address, run_cli
+
+    address, port = outside_address(), ports(1)
+    viewer_keys = tmp_path / "server-keys"
+    run_cli("keys", "--dir", str(viewer_keys), "init")
+    ours = KeyStore()
+    ours.ensure_local()
+    run_cli("keys", "--dir", str(viewer_keys), "allow", str(ours.directory / "producer.key"))
+    run_cli(
+        *("viewer", "--host", "0.0.0.0", "start", "--detach", "--port", str(port)),
+        *("--keys", str(viewer_keys), "--title", "far away", "--store", "memory"),
+    )
+    window = ManagerWindow()
+    qtbot.addWidget(window)
+    label = f"{address}:{port}"
+    window.remote_host.setText(address)
+    window.remote_port.setValue(port)
+    window.remote_key.setText(str(viewer_keys / "viewer.key"))
+    window.add_remote()
+    assert (ours.directory / "viewers" / f"{address}.key").exists()
+    qtbot.waitUntil(
+        lambda: getattr(window.instances.row(label), "status", "") == "green", timeout=10000
+    )
+    row = window.instances.row(label)
+    assert row is not None and row.title == "far away" and row.pid > 0
+    labels = [r.label for r in window.instances.rows]
+    window.table.selectRow(labels.index(label))
+    window.quit_selected()
+    qtbot.waitUntil(lambda: f"{label} stopped" in window.last_message, timeout=20000)
+    assert wait_exit(row.pid, 10) and viewer_pids(port) == []
+    qtbot.waitUntil(lambda: window.instances.row(label) is None, timeout=5000)

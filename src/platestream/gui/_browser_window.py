@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from platestream.config import natural_key, well_key
+from platestream.layering import BUILTIN_PARSERS, RegexParser
 from platestream.pipeline import Plate, PlateError, PlateImage, read_plate
 from platestream.viewer.manager import Address, free_port
 
@@ -88,9 +89,18 @@ class BrowserWindow(QMainWindow):
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("a plate folder (ImageXpress, Opera Phenix, ...)")
         self.folder.returnPressed.connect(lambda: self.open_plate(Path(self.folder.text())))
+        self.pattern = QLineEdit()
+        self.pattern.setPlaceholderText("file name pattern (regex), if no known convention")
+        self.pattern.setToolTip(
+            "a regular expression with named groups (well, or row and column; site, channel, "
+            r"z_index, timepoint), matching whole file names, e.g. "
+            r"(?P<well>[A-P]\d\d)_s(?P<site>\d+)_(?P<channel>\w+)\.tif"
+        )
+        self.pattern.returnPressed.connect(lambda: self.open_plate(Path(self.folder.text())))
         pick = QPushButton("Open plate...")
         pick.clicked.connect(self._pick_folder)
-        top.addWidget(self.folder, stretch=1)
+        top.addWidget(self.folder, stretch=2)
+        top.addWidget(self.pattern, stretch=1)
         top.addWidget(pick)
         layout.addLayout(top)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -176,14 +186,24 @@ class BrowserWindow(QMainWindow):
         if path:
             self.open_plate(Path(path))
 
-    def open_plate(self, root: Path) -> None:
-        """Read the plate in a worker thread (headers only); it shows when read."""
+    def open_plate(self, root: Path, pattern: str | None = None) -> None:
+        """Read the plate in a worker thread (headers only); it shows when read. Its file
+        names are read by the known conventions, or by ``pattern`` (a regular expression
+        with named groups; default: the pattern field's)."""
         self.folder.setText(str(root))
+        if pattern is not None:
+            self.pattern.setText(pattern)
+        text = self.pattern.text().strip()
+        try:
+            parsers = (RegexParser(text),) if text else BUILTIN_PARSERS
+        except ValueError as err:  # a bad pattern: said, nothing read
+            status_bar(self).showMessage(str(err))
+            return
         status_bar(self).showMessage(f"reading {root} ...")
 
         def work() -> None:
             try:
-                self._plate_read.emit(read_plate(root))
+                self._plate_read.emit(read_plate(root, parsers))
             except (PlateError, OSError, ValueError) as err:
                 self._plate_read.emit(err)
 
