@@ -37,10 +37,15 @@ from platestream.viewer.manager import NapariStreamVisualizer
 from .viewer import _free_port, _wait
 
 
-def _warm(ready: Any) -> None:
-    """Import the producer side, then wait until every worker did (so each takes one)."""
+def _warm(ready: Any, niceness: int = 0) -> None:
+    """Import the producer side, then wait until every worker did (so each takes one).
+    ``niceness``: run at that lower priority, as a pipeline's workers do."""
+    import os
+
     import platestream.backend  # noqa: F401
 
+    if niceness:
+        os.nice(niceness)
     ready.wait(120)
 
 
@@ -83,6 +88,7 @@ def _case(
     store: str = "disk",
     declare: bool = True,
     pool_mb: int = 256,
+    niceness: int = 0,
 ) -> dict[str, Any]:
     port = _free_port()
     config = NapariStreamingConfig(napari_port=port, store=store)
@@ -110,7 +116,7 @@ def _case(
             # Every worker started and imported what it streams with before the clock
             # starts: the figure is the streaming's, not the interpreters' start-up.
             ready = manager.Barrier(producers)
-            pool.map(_warm, [ready] * producers, chunksize=1)
+            pool.starmap(_warm, [(ready, niceness)] * producers, chunksize=1)
             sampler = threading.Thread(target=sample)
             sampler.start()
             started = time.monotonic()
@@ -153,13 +159,15 @@ def run(
     store: str = "disk",
     declare: bool = True,
     pool_mb: int = 256,
+    niceness: int = 0,
 ) -> dict[str, Any]:
-    many = _case(producers, images, side, store, declare, pool_mb)
-    one = _case(1, producers * images, side, store, declare, pool_mb)
+    many = _case(producers, images, side, store, declare, pool_mb, niceness)
+    one = _case(1, producers * images, side, store, declare, pool_mb, niceness)
     return {
         "store": store,
         "declared": declare,
         "pool_mb": pool_mb,
+        "producer_niceness": niceness,
         "many": many,
         "one": one,
         "many_vs_one_throughput": many["mib_per_s"] / one["mib_per_s"],
@@ -173,6 +181,7 @@ def render(results: dict[str, Any]) -> str:
         ("viewer store", str(results.get("store", "disk"))),
         ("plate layout declared", "yes" if results.get("declared", True) else "no"),
         ("each producer's pool", f"{results.get('pool_mb', 256)} MiB"),
+        ("producers' niceness", str(results.get("producer_niceness", 0))),
     ]
     for name in ("many", "one"):
         case = results[name]
@@ -217,9 +226,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pool-mb", type=int, default=256, help="each producer's shm_pool_mb (default 256)"
     )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="producers run this much nicer than the viewer (a pipeline's workers: 10)",
+    )
     args = parser.parse_args(argv)
     results = run(
-        args.producers, args.images, args.side, args.store, not args.undeclared, args.pool_mb
+        args.producers,
+        args.images,
+        args.side,
+        args.store,
+        not args.undeclared,
+        args.pool_mb,
+        args.nice,
     )
     return report(results, render, args.json)
 
