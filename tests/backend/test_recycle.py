@@ -76,3 +76,31 @@ def test_a_buffer_zeromq_still_sends_from_is_not_reused() -> None:
         sender.close(0)
         receiver.close(0)
         context.term()
+
+
+def test_prefaulted_copies_are_exact_fresh_and_the_reserve_stays_bounded() -> None:
+    """A copy equals its source (any dtype, strided or not), owns new memory, and the
+    helper's reserve follows the size last asked for, never over its bounds."""
+    from platestream.backend.shm import _buffers, prefaulted_copy
+
+    rng = np.random.default_rng(1)
+    sources = [
+        rng.integers(0, 60000, (512, 512), dtype=np.uint16),  # 512 KiB: from the reserve
+        rng.random((300, 400)),  # float64, 937.5 KiB
+        rng.integers(0, 255, (2048, 2048), dtype=np.uint8)[::2, ::3],  # strided, 683 KiB
+        np.arange(12, dtype=np.int32).reshape(3, 4),  # small: a plain copy
+    ]
+    for source in sources:
+        copies = [prefaulted_copy(source) for _ in range(3)]
+        for copy in copies:
+            assert copy.flags.c_contiguous and copy.dtype == source.dtype
+            np.testing.assert_array_equal(copy, source)
+            assert not np.shares_memory(copy, source)
+        assert not np.shares_memory(copies[0], copies[1])
+    reserve = _buffers._RESERVE
+    with reserve._changed:
+        held = list(reserve._ready)
+        assert reserve._nbytes == sources[2].nbytes  # the last large size asked for
+    assert len(held) <= _buffers.RESERVE_PLANES
+    assert sum(buffer.nbytes for buffer in held) <= _buffers.RESERVE_BYTES
+    assert all(buffer.nbytes == sources[2].nbytes for buffer in held)

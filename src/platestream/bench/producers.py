@@ -5,7 +5,8 @@ Measures, in one run, with a real viewer process and lossless producer processes
 - ``many``: N producers (default 8) each streaming M images (default 200) of a side x side
   uint16 plane (default 1024) into their own well, one image per ``save``, until the
   viewer shows every image (or counts it dropped);
-- ``one``: one producer streaming the same N x M images;
+- ``one``: one producer streaming the same N x M images (the same wells, one after
+  another: the same plate, so the viewer shows the same layers and plate overview);
 
 each producer declares the plate's layout first, as a pipeline run does (``--undeclared``:
 not, so layers grow as the images come);
@@ -50,19 +51,22 @@ def _warm(ready: Any, niceness: int = 0) -> None:
 
 
 def _produce(
-    port: int, well: int, images: int, side: int, wells: int, pool_mb: int
+    port: int, wells: list[int], images: int, side: int, plate: int, pool_mb: int
 ) -> dict[str, Any]:
+    """Stream ``images`` sites of each well of ``wells``, well by well; ``plate``: the
+    plate's well count, declared first (0: no declaration)."""
     from platestream.backend import NapariStreamingBackend
 
     cpu = time.process_time()
     config = NapariStreamingConfig(napari_port=port, delivery="lossless", shm_pool_mb=pool_mb)
     backend = NapariStreamingBackend(config)
-    if wells:  # the plate's layout, as a pipeline run declares it
-        names = [f"A{w + 1:02d}" for w in range(wells)]
+    if plate:  # the plate's layout, as a pipeline run declares it
+        names = [f"A{w + 1:02d}" for w in range(plate)]
         backend.declare_layout({"well": names, "site": list(range(1, images + 1))})
-    for index in range(images):
-        plane = np.full((side, side), index % 60000, np.uint16)
-        backend.save(plane, {"well": f"A{well + 1:02d}", "site": index + 1})
+    for well in wells:
+        for index in range(images):
+            plane = np.full((side, side), index % 60000, np.uint16)
+            backend.save(plane, {"well": f"A{well + 1:02d}", "site": index + 1})
     backend.close()
     return {
         "sent": backend.totals.sent,
@@ -83,6 +87,7 @@ def _memory_mib(pid: int) -> dict[str, int]:
 
 def _case(
     producers: int,
+    wells: int,
     images: int,
     side: int,
     store: str = "disk",
@@ -110,7 +115,8 @@ def _case(
                     peak[key] = max(peak.get(key, 0), value)
                 stop.wait(0.2)
 
-        total = producers * images
+        total = wells * images
+        shares = [list(range(wells))[first::producers] for first in range(producers)]
         context = multiprocessing.get_context("spawn")
         with context.Manager() as manager, context.Pool(producers) as pool:
             # Every worker started and imported what it streams with before the clock
@@ -122,10 +128,7 @@ def _case(
             started = time.monotonic()
             reports = pool.starmap(
                 _produce,
-                [
-                    (port, well, images, side, producers if declare else 0, pool_mb)
-                    for well in range(producers)
-                ],
+                [(port, share, images, side, wells if declare else 0, pool_mb) for share in shares],
                 chunksize=1,
             )
         status = _wait(
@@ -161,8 +164,8 @@ def run(
     pool_mb: int = 256,
     niceness: int = 0,
 ) -> dict[str, Any]:
-    many = _case(producers, images, side, store, declare, pool_mb, niceness)
-    one = _case(1, producers * images, side, store, declare, pool_mb, niceness)
+    many = _case(producers, producers, images, side, store, declare, pool_mb, niceness)
+    one = _case(1, producers, images, side, store, declare, pool_mb, niceness)
     return {
         "store": store,
         "declared": declare,

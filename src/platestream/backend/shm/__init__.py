@@ -8,11 +8,18 @@
 * ``LeaseBook``/``SlotLease`` (``_lease``): views of slots lent to the display until it
   releases them (zero-copy receiving).
 * ``copy_into`` (``_copying``): frames of 4 MiB and more copied on several threads.
-* ``BufferRecycler``, ``keep_large_buffers``, ``bound_heap``, ``return_free_memory`` (``_buffers``):
+* ``BufferRecycler``, ``keep_large_buffers``, ``bound_heap``, ``return_free_memory``,
+  ``prefaulted_copy`` (``_buffers``):
   receive buffers kept warm, or memory given back within a budget.
 """
 
-from ._buffers import BufferRecycler, bound_heap, keep_large_buffers, return_free_memory
+from ._buffers import (
+    BufferRecycler,
+    bound_heap,
+    keep_large_buffers,
+    prefaulted_copy,
+    return_free_memory,
+)
 from ._copying import copy_into
 from ._lease import LeaseBook, SlotLease
 from ._pool import Slot, SlotPool
@@ -36,6 +43,7 @@ __all__ = [
     "copy_into",
     "keep_large_buffers",
     "name_prefix",
+    "prefaulted_copy",
     "return_free_memory",
     "shm_unlink",
 ]

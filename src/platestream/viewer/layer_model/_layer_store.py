@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from platestream.backend.shm import prefaulted_copy
 from platestream.layering import (
     AddAxis,
     Axis,
@@ -307,7 +308,7 @@ class LayerStore:
         else:
             # The plane is copied out of the transport's buffer (a lease may be rewritten);
             # the copy belongs to the plane source from now on.
-            plane: Array = np.array(data, copy=True)
+            plane: Array = prefaulted_copy(data)
             if self._torn(op.item):
                 layer.array.clear(op.index)
                 self._written(layer.name, op.index)

@@ -158,7 +158,13 @@ def spawn_viewer(
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=persistent,  # its own session: our Ctrl-C and exit spare it
+            # Its own session, persistent or not: our Ctrl-C and exit spare a persistent
+            # one (a non-persistent one ends with us through --exit-with), and with the
+            # kernel's autogroup scheduling (sched_autogroup_enabled, on by default on
+            # desktop kernels) the viewer gets its own share of the CPU however many
+            # producer processes our session runs: 8 lossless producers in the caller's
+            # session took the viewer's core and cut its throughput by a third.
+            start_new_session=True,
             close_fds=True,
         )
 
