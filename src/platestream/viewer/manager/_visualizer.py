@@ -17,8 +17,9 @@ Rules (docs/viewer.md):
 * **Silent viewers**: a platestream viewer that stops answering (its record names a pid
   that proves to be it) gets SIGTERM, then SIGKILL after ``quit_timeout_s`` - each time
   only after checking the pid is still that viewer - and a fresh viewer takes the port.
-* **Persistent** viewers run in their own session and outlive this process;
-  non-persistent ones end with it (the viewer watches this pid through a pidfd).
+* Every viewer runs in its own session (its own CPU share under autogroup scheduling);
+  **persistent** ones outlive this process, non-persistent ones end with it (the viewer
+  watches this pid through a pidfd).
 """
 
 from __future__ import annotations
