@@ -6,6 +6,7 @@ their reason, and cancelling."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -169,6 +170,8 @@ def test_a_stream_job_stops_between_batches_when_cancelled(
     settings = NapariStreamingConfig(napari_port=port, store="memory", delivery="lossless")
     with NapariStreamVisualizer(settings, persistent=False) as handle:
         handle.start_viewer(async_mode=False)
+        assert handle.pong is not None
+        assert os.getsid(handle.pong.pid) == handle.pong.pid  # its own session, its own CPU share
         result = stream_images(plate.images, handle, progress, cancel)
         assert result.cancelled and result.sent == 8 and result.total == 36
         shown = handle.wait_shown(8, timeout_s=60)
