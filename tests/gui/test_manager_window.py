@@ -215,3 +215,18 @@ def test_a_viewer_on_another_host_is_added_with_its_key_and_quit(
     qtbot.waitUntil(lambda: f"{label} stopped" in window.last_message, timeout=20000)
     assert wait_exit(row.pid, 10) and viewer_pids(port) == []
     qtbot.waitUntil(lambda: window.instances.row(label) is None, timeout=5000)
+
+
+def test_an_error_escaping_a_slot_is_said_not_fatal(qtbot: Any) -> None:
+    """``platestream gui`` installs an exception hook: an error in a slot is logged and
+    shown in the status bar, where PyQt6's default would abort the application."""
+    from platestream.gui import GuiApp
+
+    gui = GuiApp()
+    qtbot.addWidget(gui.manager)
+    try:
+        raise ValueError("a bad value")
+    except ValueError as err:
+        gui.report_error(type(err), err, err.__traceback__)
+    assert gui.manager.last_message == "error: ValueError: a bad value"
+    gui.close()

@@ -228,18 +228,12 @@ def _no_viewer(port: int) -> str:
 
 
 def _request(args: argparse.Namespace, message: Any, timeout_s: float = 5.0) -> Any:
-    from platestream.backend import ControlTimeout, is_local, request_once
+    from platestream.backend import ControlTimeout
     from platestream.schemas import Error
-    from platestream.viewer.manager import contact_host, credentials, read_record
+    from platestream.viewer.manager import request_viewer
 
-    host, keys = args.host, args.keys
-    record = read_record(args.port) if is_local(args.host) else None
-    if record is not None:  # reach it where it bound, with its keys
-        host, keys = contact_host(record.host), keys or record.keys or None
     try:
-        reply = request_once(
-            host, args.port, message, timeout_s=timeout_s, curve=credentials(host, keys)
-        )
+        reply = request_viewer(args.host, args.port, message, timeout_s, args.keys)
     except ControlTimeout:
         return None
     if isinstance(reply.message, Error):

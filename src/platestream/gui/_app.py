@@ -3,6 +3,7 @@ plate folder)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 from ._browser_window import BrowserWindow
 from ._instances import Instances
 from ._manager_window import ManagerWindow
+
+log = logging.getLogger(__name__)
 
 
 class GuiApp:
@@ -31,6 +34,12 @@ class GuiApp:
             self.browser.open_plate(plate)
         return self.browser
 
+    def report_error(self, kind: type[BaseException], error: BaseException, trace: Any) -> None:
+        """An exception that escaped a slot: logged and said in the manager's status bar.
+        (With Python's own hook in place, PyQt6 would abort the whole application.)"""
+        log.error("GUI error", exc_info=(kind, error, trace))
+        self.manager.say(f"error: {kind.__name__}: {error}")
+
     def close(self) -> None:
         if self.browser is not None:
             self.browser.close()
@@ -49,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args:
         gui.show_browser(Path(args[0]))
     app.lastWindowClosed.connect(app.quit)
-    code = app.exec()
-    gui.close()
+    previous, sys.excepthook = sys.excepthook, gui.report_error
+    try:
+        code = app.exec()
+    finally:
+        sys.excepthook = previous
+        gui.close()
     return int(code)

@@ -20,7 +20,7 @@ from typing import Any
 
 from qtpy.QtCore import QObject, QTimer
 
-from platestream.backend import KeyStore, request_once
+from platestream.backend import KeyStore, is_local
 from platestream.config import NapariStreamingConfig
 from platestream.schemas import Clear, Error, Snapshot, SnapshotReply
 from platestream.viewer.manager import (
@@ -30,12 +30,10 @@ from platestream.viewer.manager import (
     Holder,
     NapariStreamVisualizer,
     ViewerInfo,
-    contact_host,
-    credentials,
     inspect,
     kill_viewer,
     local_addresses,
-    read_record,
+    request_viewer,
     stop_viewer,
     survey,
 )
@@ -234,9 +232,9 @@ class Instances(QObject):
         address = row.address
 
         def job() -> str:
-            state = inspect(address.port, address.host, keys=address.keys or None)
-            if address.host != "127.0.0.1":
+            if not is_local(address.host):
                 return f"{address.label} is on another host: only quit can stop it"
+            state = inspect(address.port, address.host, keys=address.keys or None)
             if state.holder in (Holder.FREE, Holder.FOREIGN) or state.process is None:
                 return f"no platestream viewer on port {address.port}: nothing killed"
             if not kill_viewer(state.process):
@@ -247,13 +245,7 @@ class Instances(QObject):
         self._run(job)
 
     def _request(self, address: Address, message: Any, timeout_s: float) -> Any:
-        host, keys = address.host, address.keys or None
-        record = read_record(address.port) if host == "127.0.0.1" else None
-        if record is not None:
-            host, keys = contact_host(record.host), keys or record.keys or None
-        reply = request_once(
-            host, address.port, message, timeout_s=timeout_s, curve=credentials(host, keys)
-        )
+        reply = request_viewer(address.host, address.port, message, timeout_s, address.keys or None)
         if isinstance(reply.message, Error):
             raise RuntimeError(reply.message.message)
         return reply

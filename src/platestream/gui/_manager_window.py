@@ -69,7 +69,7 @@ class ManagerWindow(QMainWindow):
         self.setWindowTitle("platestream - viewers")
         self.instances = instances or Instances()
         self.instances.changed.connect(self._show_rows)
-        self.instances.message.connect(self._say)
+        self.instances.message.connect(self.say)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self._launch_box())
@@ -181,7 +181,8 @@ class ManagerWindow(QMainWindow):
             return None
         return self.instances.row(str(items[0].data(Qt.ItemDataRole.UserRole)))
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
+        """Show ``text`` in the status bar (and keep it as ``last_message``)."""
         self.last_message = text
         status_bar(self).showMessage(text, 15000)
 
@@ -243,7 +244,7 @@ class ManagerWindow(QMainWindow):
     def add_remote(self) -> None:
         host = self.remote_host.text().strip()
         if not host:
-            self._say("give the viewer's host")
+            self.say("give the viewer's host")
             return
         key = self.remote_key.text().strip()
         try:

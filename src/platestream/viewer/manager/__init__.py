@@ -11,7 +11,16 @@ Imports no Qt (checked by import-linter): pipeline workers and the CLI use it.
 """
 
 from ._identity import MARKER, PORT_TAKEN, RECEIVER_FAILED
-from ._ports import Holder, contact_host, credentials, free_port, inspect, listening, ping
+from ._ports import (
+    Holder,
+    contact_host,
+    credentials,
+    free_port,
+    inspect,
+    listening,
+    ping,
+    request_viewer,
+)
 from ._processes import ViewerProcess, is_viewer, kill_viewer, wait_exit
 from ._records import ViewerRecord, all_records, read_record, remove_record, write_record
 from ._survey import GREEN, RED, Address, ViewerInfo, key_dir, local_addresses, look, survey
@@ -60,6 +69,7 @@ __all__ = [
     "ping",
     "read_record",
     "remove_record",
+    "request_viewer",
     "start_xvfb",
     "stop_viewer",
     "store_arguments",

@@ -26,11 +26,12 @@ from platestream.backend import (
     ControlTimeout,
     CurveClient,
     KeyStore,
+    Reply,
     credentials_for,
     is_local,
     request_once,
 )
-from platestream.schemas import Ping, Pong, WireError
+from platestream.schemas import Message, Ping, Pong, WireError
 
 from ._processes import ViewerProcess, is_viewer
 from ._records import ViewerRecord, read_record
@@ -72,6 +73,19 @@ def credentials(host: str, keys: str | Path | None = None) -> CurveClient | None
     """What to present to the viewer on ``host``: the key directory ``keys``'s credentials
     if given, else this user's key store's."""
     return credentials_for(host, KeyStore(Path(keys)) if keys else None)
+
+
+def request_viewer(
+    host: str, port: int, message: Message, timeout_s: float, keys: str | Path | None = None
+) -> Reply:
+    """One control request to the viewer on ``host:port``. On this machine it goes where
+    the viewer's record says it bound, with the key directory the record names (unless
+    ``keys`` is given): a viewer bound to 0.0.0.0 with its own keys is reached on loopback
+    with them. Raises ControlTimeout when no answer comes."""
+    record = read_record(port) if is_local(host) else None
+    if record is not None:
+        host, keys = contact_host(record.host), keys or record.keys or None
+    return request_once(host, port, message, timeout_s=timeout_s, curve=credentials(host, keys))
 
 
 def ping(

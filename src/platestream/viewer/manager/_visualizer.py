@@ -76,12 +76,12 @@ from ._identity import MARKER, PORT_TAKEN
 from ._ports import (
     Holder,
     PortState,
-    contact_host,
     credentials,
     free_port,
     inspect,
     listening,
     ping,
+    request_viewer,
 )
 from ._records import remove_record, runtime_dir
 
@@ -569,18 +569,9 @@ def stop_viewer(
         )
     if not is_local(host):
         return _stop_remote(host, port, state, timeout_s, keys)
-    record = state.record
-    reach = contact_host(record.host) if record is not None else host
-    keys = keys or (record.keys if record is not None else None) or None
     if state.pong is not None:
         try:
-            request_once(
-                reach,
-                port,
-                Shutdown(viewer_id=state.pong.viewer_id),
-                timeout_s=timeout_s,
-                curve=credentials(reach, keys),
-            )
+            request_viewer(host, port, Shutdown(viewer_id=state.pong.viewer_id), timeout_s, keys)
             if procs.wait_exit(process.pid, timeout_s):
                 return StopResult(True, f"the viewer on port {port} (pid {process.pid}) stopped")
         except (ControlTimeout, WireError):
