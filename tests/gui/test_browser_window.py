@@ -64,10 +64,10 @@ def test_the_browser_shows_a_plate_and_streams_a_well_into_a_viewer(
     assert browser.skipped.count() == 1 and "A04" in browser.skipped.item(0).text()
     assert "not a readable TIFF" in browser.skipped.item(0).text()
     assert browser.model.rowCount() == 36
-    assert [browser.model.item(0, c).text() for c in range(4)] == ["A01", "1", "DAPI", ""]
+    assert [browser.model.index(0, c).data() for c in range(4)] == ["A01", "1", "DAPI", ""]
     browser.filters["channel"].setCurrentText("GFP")
     assert browser.model.rowCount() == 12
-    assert {browser.model.item(r, 2).text() for r in range(12)} == {"GFP"}
+    assert {browser.model.index(r, 2).data() for r in range(12)} == {"GFP"}
     browser.filters["channel"].setCurrentText("all")
 
     browser.grid.select({"A02"})  # as a click on the well does

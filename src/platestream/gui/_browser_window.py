@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from qtpy.QtCore import QItemSelection, QItemSelectionModel, Qt
-from qtpy.QtGui import QImage, QPixmap, QStandardItem, QStandardItemModel
+from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,25 +33,17 @@ from qtpy.QtWidgets import (
 from platestream.config import natural_key, well_key
 from platestream.layering import BUILTIN_PARSERS, RegexParser
 from platestream.pipeline import Plate, PlateError, PlateImage, read_plate
-from platestream.viewer.manager import Address, free_port
+from platestream.viewer.manager import free_port
 
+from ._images_model import COMPONENTS, HEADERS, ImagesModel
 from ._instances import GREEN, STARTING, Instances
 from ._plate_grid import PlateGrid
 from ._qt import Signal, plain_table, present, status_bar
 from ._stream_job import JobResult, stream_images
 from ._thumbnail import thumbnail
 
-COMPONENTS = ("well", "site", "channel", "z_index", "timepoint")
-HEADERS = ("well", "site", "channel", "z", "timepoint", "size", "path")
 ALL = "all"
 NEW_VIEWER = "a new viewer"
-
-
-def image_cells(image: PlateImage, root: Path) -> list[str]:
-    components = image.name.components
-    cells = [str(components.get(name, "")) for name in COMPONENTS]
-    size = " x ".join(str(n) for n in image.shape) + f" {image.dtype}"
-    return [*cells, size, str(image.path.relative_to(root))]
 
 
 class BrowserWindow(QMainWindow):
@@ -146,8 +138,7 @@ class BrowserWindow(QMainWindow):
             self.filters[name] = box
         filters.addStretch(1)
         column.addLayout(filters)
-        self.model = QStandardItemModel(0, len(HEADERS))
-        self.model.setHorizontalHeaderLabels(HEADERS)
+        self.model = ImagesModel()
         self.table = QTableView()
         self.table.setModel(self.model)
         plain_table(self.table)
@@ -238,16 +229,12 @@ class BrowserWindow(QMainWindow):
         if self.plate is None:
             return
         wanted = {n: b.currentText() for n, b in self.filters.items() if b.currentText() != ALL}
-        self.model.removeRows(0, self.model.rowCount())
-        self.visible_rows = []
-        for index, image in enumerate(self.plate.images):
-            components = image.name.components
-            if any(str(components.get(n)) != v for n, v in wanted.items()):
-                continue
-            self.visible_rows.append(index)
-            self.model.appendRow(
-                [QStandardItem(text) for text in image_cells(image, self.plate.root)]
-            )
+        self.visible_rows = [
+            index
+            for index, image in enumerate(self.plate.images)
+            if all(str(image.name.components.get(n)) == v for n, v in wanted.items())
+        ]
+        self.model.show(self.plate.images, self.plate.root, self.visible_rows)
         self._on_rows_selected()
 
     # ------------------------------------------------------------------ selection
@@ -257,11 +244,15 @@ class BrowserWindow(QMainWindow):
         chosen = set(wells)
         selection = QItemSelection()
         assert self.plate is not None
-        for row, index in enumerate(self.visible_rows):
-            if self.plate.images[index].name.components.get("well") in chosen:
-                left = self.model.index(row, 0)
-                right = self.model.index(row, len(HEADERS) - 1)
-                selection.select(left, right)
+        first = None  # runs of adjacent rows become one range each
+        for row, index in enumerate([*self.visible_rows, -1]):
+            inside = index >= 0 and self.plate.images[index].name.components.get("well") in chosen
+            if inside and first is None:
+                first = row
+            elif not inside and first is not None:
+                right = self.model.index(row - 1, len(HEADERS) - 1)
+                selection.select(self.model.index(first, 0), right)
+                first = None
         flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
         self.selection.select(selection, flags)
 
@@ -329,8 +320,10 @@ class BrowserWindow(QMainWindow):
             handle, owned = self.instances.launch(port, title), False
         else:
             row = self.instances.row(choice)
-            address = row.address if row is not None else Address("127.0.0.1", int(choice))
-            handle, owned = self.instances.stream_handle(address)
+            if row is None:
+                status_bar(self).showMessage(f"{choice}: no such viewer any more")
+                return
+            handle, owned = self.instances.stream_handle(row.address)
         self._cancel.clear()
         self.progress.setRange(0, len(images))
         self.progress.setValue(0)
