@@ -24,6 +24,7 @@ from ._plate_folder import (
     read_plate,
     skipped_report,
 )
+from ._priority import session_nicer
 from ._progress import Progress, summary
 from ._runner import RunOptions, run_pipeline, viewer_configs, well_tasks
 from ._synthetic import SyntheticPlate, sample_plate, write_plate
@@ -53,6 +54,7 @@ __all__ = [
     "read_plate",
     "run_pipeline",
     "sample_plate",
+    "session_nicer",
     "skipped_report",
     "summary",
     "viewer_configs",

@@ -26,6 +26,7 @@ from platestream.layering import ImageItem, layout_of
 
 from ._model import Pipeline, Stream, pipeline_streams
 from ._plate_folder import Plate, read_plate
+from ._priority import session_nicer
 from ._well_work import ImageStreamer, SourceImage, StepFailure, WellResult, WellTask, process_well
 
 
@@ -114,9 +115,10 @@ def viewer_configs(streams: Sequence[Stream]) -> list[Any]:
 
 
 _STREAMER: ImageStreamer | None = None
-#: Workers run this much nicer than the process that started them: while they keep every
-#: core busy, a viewer on the same machine (at the default priority) still gets a core
-#: the moment it has images to show.
+#: Workers run this much nicer than the process that started them, and the run's session
+#: this much nicer than others (``_priority``): while they keep every core busy, a viewer
+#: on the same machine (at the default priority) still gets a core the moment it has
+#: images to show.
 WORKER_NICENESS = 10
 
 # Imported once by the fork server, so workers start with them loaded instead of each
@@ -215,10 +217,29 @@ def run_pipeline(
     workers = max(1, min(workers, len(tasks)))
     started = time.monotonic()
     report = _failures_to(configs, on_result)
-    if options.executor == "dask" or client is not None:
+    dask = options.executor == "dask" or client is not None
+    # Worker processes on this machine: their session goes below the viewers' (_priority).
+    local_workers = (not options.scheduler and client is None) if dask else workers > 1
+    with session_nicer(WORKER_NICENESS if local_workers else 0):
+        results = _execute(tasks, configs, options, workers, report, layout, client, dask)
+    failures = [r.failure for r in results if r.failure is not None]
+    return RunResult(results, time.monotonic() - started, workers, failures)
+
+
+def _execute(
+    tasks: list[WellTask],
+    configs: list[Any],
+    options: RunOptions,
+    workers: int,
+    report: Callable[[WellResult], None] | None,
+    layout: dict[str, list[Any]],
+    client: Any,
+    dask: bool,
+) -> list[WellResult]:
+    if dask:
         from ._dask import run_dask
 
-        results = run_dask(
+        return run_dask(
             tasks,
             configs,
             options,
@@ -229,12 +250,9 @@ def run_pipeline(
             streamer=BackendStreamer,
             nice=WORKER_NICENESS,
         )
-    elif workers == 1:
-        results = _run_here(tasks, configs, options, report, layout)
-    else:
-        results = _run_pool(tasks, configs, options, workers, report, layout)
-    failures = [r.failure for r in results if r.failure is not None]
-    return RunResult(results, time.monotonic() - started, workers, failures)
+    if workers == 1:
+        return _run_here(tasks, configs, options, report, layout)
+    return _run_pool(tasks, configs, options, workers, report, layout)
 
 
 def _failures_to(
