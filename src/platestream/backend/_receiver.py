@@ -137,8 +137,8 @@ class ReceiverOptions:
     max_pending: int = 4096  # held pongs and syncs, in all
     # Shared memory the producers may have in flight at once, shared out among them (each
     # at least window_min_bytes): many producers do not each grow a whole pool's pages.
-    window_bytes: int = 128 << 20
-    window_min_bytes: int = 16 << 20
+    window_bytes: int = 256 << 20
+    window_min_bytes: int = 32 << 20
     max_pending_per_client: int = 16  # held pongs and syncs of one connection
     recycle_bytes: int = 512 << 20  # receive buffers kept for reuse once unreferenced
     zero_copy: bool = False  # lend views of producers' pools instead of copying (see lease)
