@@ -60,8 +60,11 @@ def session_nicer(niceness: int) -> Iterator[bool]:
     uses share one change, given back when the last ends (unless someone else changed the
     value meanwhile)."""
     global _holders, _restore
+    if niceness <= 0:  # nothing asked: nothing changed, nothing held
+        yield False
+        return
     with _lock:
-        if niceness > 0 and _holders == 0:
+        if _holders == 0:
             before = autogroup_nice()
             if before is not None and before < niceness and _set(niceness):
                 _restore = (before, niceness)
